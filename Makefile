@@ -1,0 +1,79 @@
+# djangostack: the two commands are `make demo` and `make test` (see README.md).
+# Everything else here is a building block of those two.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VENV        := .venv
+BIN         := $(VENV)/bin
+PY          := python3
+LAB         := $(PY) tools/lab.py
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+export ANSIBLE_FORCE_COLOR ?= 0
+export PY_COLORS ?= 0
+export ANSIBLE_NOCOLOR ?= 1
+# The shared molecule settings live in .config/molecule/config.yml.
+SCENARIOS   ?= default
+SCENARIO    ?= default
+DEBIAN_PACKAGES := python3 python3-venv docker.io debootstrap openssh-client git make
+
+.PHONY: help deps venv engine images lint unit molecule test demo demo-clean clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+deps: ## install the Debian packages the controller needs (when missing)
+	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "==> installing Debian packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+$(BIN)/.installed: requirements-dev.txt
+	@echo "==> building the Python virtual environment ($(VENV)) from requirements-dev.txt"
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements-dev.txt
+	@touch $@
+
+venv: deps $(BIN)/.installed ## build the pinned Python tool environment
+
+engine: deps ## start a Docker engine when none answers
+	@$(LAB) engine
+
+images: engine ## build the Debian 12/13 systemd base images (reused when present)
+	@$(LAB) images
+
+lint: venv ## yamllint, ansible-lint (production profile), ruff
+	@echo "==> yamllint"
+	yamllint -s .
+	@echo "==> ruff"
+	ruff check .
+	ruff format --check .
+	@echo "==> ansible-lint (production profile)"
+	ANSIBLE_VAULT_PASSWORD_FILE=inventories/staging/vault-password.txt ansible-lint --offline
+
+unit: venv ## unit tests (argument specs, plugins, inventories)
+	@echo "==> unit tests"
+	pytest -q tests/unit
+
+molecule: venv images ## molecule test for SCENARIOS (default: all), or SCENARIO=name
+	@for s in $(if $(filter command line,$(origin SCENARIO)),$(SCENARIO),$(SCENARIOS)); do \
+	  echo "==> molecule test -s $$s"; \
+	  molecule test -s $$s; \
+	done
+
+test: lint unit molecule ## the whole suite: lint, unit tests, every molecule scenario
+	@echo "==> all tests passed"
+
+demo: venv images ## start the container lab and converge the stack into it
+	@echo "==> converging the demo lab (molecule scenario 'demo')"
+	molecule converge -s demo
+	@$(PY) tools/lab.py demo-info
+
+demo-clean: venv ## remove the demo lab
+	molecule destroy -s demo
+
+clean: ## remove the virtualenv and caches (images are kept; see `docker image ls djangostack/*`)
+	rm -rf $(VENV) .cache .pytest_cache .ruff_cache

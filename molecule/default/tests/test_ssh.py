@@ -1,0 +1,121 @@
+"""SSH: who may log in, how, and with which algorithms - tested from the probe."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+from lab import address, probe, probe_ssh, release
+
+POLICIES = {"12": "Hardened Debian 12 (version 3)", "13": "Hardened Debian 13 (version 1)"}
+
+
+def test_admin_key_login_works(host):
+    """The positive control: the admin's key gets in (so the refusals below mean something)."""
+    result = probe_ssh(address(host), "ops", "id -un")
+    assert result.rc == 0, result.stderr
+    assert result.stdout.strip() == "ops"
+
+
+def test_admin_sudo_without_password(host):
+    result = probe_ssh(address(host), "ops", "sudo -n id -u")
+    assert result.rc == 0, result.stderr
+    assert result.stdout.strip() == "0"
+
+
+def test_root_login_refused(host):
+    # Give root the same key the admin uses: only sshd's policy can refuse it.
+    with host.sudo():
+        host.run_expect(
+            [0], "install -d -m 0700 /root/.ssh && cp /home/ops/.ssh/authorized_keys /root/.ssh/authorized_keys"
+        )
+    try:
+        result = probe_ssh(address(host), "root")
+        assert result.rc == 255
+        assert "Permission denied" in result.stderr
+    finally:
+        host.run("rm -f /root/.ssh/authorized_keys")
+
+
+def test_password_login_refused(host):
+    """auditor has the known password "lab-password": sshd must not even offer password auth."""
+    result = probe().run(
+        "sshpass -p lab-password ssh -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
+        "-o PubkeyAuthentication=no -o PreferredAuthentications=password,keyboard-interactive "
+        f"-o NumberOfPasswordPrompts=1 -o ConnectTimeout=5 auditor@{address(host)} true"
+    )
+    assert result.rc != 0
+    assert "Permission denied (publickey)" in result.stderr
+
+
+def test_user_outside_allowed_groups_refused(host):
+    """A valid key is not enough: the account must be in ssh_allow_groups."""
+    host.run_expect([0], "id outsider || useradd -m outsider")
+    host.run_expect(
+        [0],
+        "install -d -o outsider -m 0700 /home/outsider/.ssh && "
+        "install -o outsider -m 0600 /home/ops/.ssh/authorized_keys /home/outsider/.ssh/authorized_keys",
+    )
+    try:
+        result = probe_ssh(address(host), "outsider")
+        assert result.rc == 255
+        assert "Permission denied" in result.stderr
+    finally:
+        host.run("userdel -r outsider")
+
+
+@pytest.mark.parametrize(
+    ("option", "weak"),
+    [
+        ("ciphers", ("cbc", "3des", "arcfour", "aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha")),
+        ("macs", ("sha1", "md5", "umac-64", "hmac-sha2-256,")),
+        ("kexalgorithms", ("sha1", "ecdh-sha2-nistp", "diffie-hellman-group14")),
+        ("hostkeyalgorithms", ("ssh-rsa,", "ecdsa", "ssh-dss")),
+    ],
+)
+def test_sshd_offers_only_modern_algorithms(host, option, weak):
+    with host.sudo():
+        effective = dict(line.split(" ", 1) for line in host.check_output("sshd -T").splitlines() if " " in line)
+    value = effective[option] + ","
+    for fragment in weak:
+        assert fragment not in value, f"{option} offers {fragment}: {value}"
+
+
+def test_sshd_rejects_small_rsa_keys(host):
+    with host.sudo():
+        assert "requiredrsasize 3072" in host.check_output("sshd -T")
+
+
+def test_ssh_audit_policy_passes(host):
+    """ssh-audit's built-in hardened policy for the host's Debian release."""
+    policy = POLICIES[release(host)]
+    result = subprocess.run(
+        ["ssh-audit", "-n", "-P", policy, address(host)], capture_output=True, text=True, timeout=180, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Passed" in result.stdout
+
+
+def test_ssh_audit_shows_no_fail(host):
+    result = subprocess.run(
+        ["ssh-audit", "-n", address(host)], capture_output=True, text=True, timeout=300, check=False
+    )
+    fails = [line for line in result.stdout.splitlines() if "[fail]" in line]
+    assert fails == [], "\n".join(fails)
+    assert "(gen) software: OpenSSH" in result.stdout
+
+
+def test_ssh_audit_policy_fails_on_stock_sshd(host):
+    """The same check against the probe's untouched Debian 12 sshd fails: the test can fail."""
+    if release(host) != "12":
+        pytest.skip("the probe runs a stock Debian 12 sshd")
+    result = subprocess.run(
+        ["ssh-audit", "-n", "-P", POLICIES["12"], address(probe())],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert result.returncode != 0
+    for section in ("Ciphers", "Key exchanges", "MACs", "Host keys", "Host key sizes"):
+        assert section in result.stdout, result.stdout

@@ -1,0 +1,74 @@
+"""The Python plugins of the roles."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+from ansible.errors import AnsibleFilterError
+from conftest import ROOT
+
+
+def load(path, name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+firewall = load("roles/firewall/filter_plugins/firewall.py", "firewall_filter")
+moduli = load("roles/ssh/test_plugins/moduli.py", "moduli_test")
+
+GROUPS = {"web": ["web1", "web2"], "db": ["db1"], "empty": []}
+HOSTVARS = {
+    "web1": {"private_address": "10.0.0.11"},
+    "web2": {"ansible_facts": {"default_ipv4": {"address": "10.0.0.12"}, "default_ipv6": {"address": "fd00::12"}}},
+    "db1": {"ansible_facts": {}},
+}
+
+
+def test_empty_sources_mean_anywhere():
+    assert firewall.firewall_sources([], GROUPS, HOSTVARS) is None
+
+
+def test_group_resolves_to_private_address_or_facts():
+    assert firewall.firewall_sources(["web"], GROUPS, HOSTVARS) == {
+        "ipv4": ["10.0.0.11/32", "10.0.0.12/32"],
+        "ipv6": ["fd00::12/128"],
+    }
+
+
+def test_cidrs_are_normalised_and_split_by_family():
+    assert firewall.firewall_sources(["192.0.2.7/24", "2001:db8::/32"], GROUPS, HOSTVARS) == {
+        "ipv4": ["192.0.2.0/24"],
+        "ipv6": ["2001:db8::/32"],
+    }
+
+
+def test_empty_group_admits_no_one():
+    assert firewall.firewall_sources(["empty"], GROUPS, HOSTVARS) == {"ipv4": [], "ipv6": []}
+
+
+@pytest.mark.parametrize("bad", ["10.0.0.300/24", "webz", "10.0.0.0/33"])
+def test_invalid_source_is_an_error_naming_it(bad):
+    with pytest.raises(AnsibleFilterError, match=bad.replace(".", r"\.")):
+        firewall.firewall_sources([bad], GROUPS, HOSTVARS)
+
+
+def test_host_without_address_is_an_error():
+    with pytest.raises(AnsibleFilterError, match="db1"):
+        firewall.firewall_sources(["db"], GROUPS, HOSTVARS)
+
+
+@pytest.mark.parametrize(
+    ("line", "kept"),
+    [
+        ("# Time Type Tests Tries Size Generator Modulus", True),
+        ("20230330041214 2 6 100 2047 2 C7A1", False),
+        ("20230330041214 2 6 100 3071 2 C7A1", True),
+        ("20230330041214 2 6 100 8191 5 C7A1", True),
+        ("garbage", False),
+    ],
+)
+def test_moduli_filter(line, kept):
+    assert moduli.moduli_at_least(line, 3071) is kept
