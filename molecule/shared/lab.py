@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import testinfra
+import yaml
 
 EPHEMERAL = Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/nonexistent"))
 SCENARIO = os.environ.get("MOLECULE_SCENARIO_NAME", "default")
@@ -17,6 +18,16 @@ PROBE_KEY = "/root/lab_admin_ed25519"
 SSH_OPTS = (
     "-o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o ConnectTimeout=5 -o LogLevel=ERROR"
 )
+
+
+def lab_hosts() -> list[str]:
+    """The names of the scenario's instances (molecule's inventory)."""
+    inventory = yaml.safe_load(Path(INVENTORY).read_text())
+    return sorted(inventory["all"]["hosts"])
+
+
+def instance(name: str):
+    return testinfra.get_host(f"docker://{name}")
 
 
 def probe():

@@ -13,19 +13,31 @@ import subprocess
 import pytest
 from conftest import ROOT
 
-GOOD_ADMIN = {"name": "ops", "ssh_keys": ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHn2ILlU0rN3a7G6fY3E9jV8m0kq9N5v7e1Qy0T8b0ZS"]}
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHn2ILlU0rN3a7G6fY3E9jV8m0kq9N5v7e1Qy0T8b0ZS"
+GOOD_ADMIN = {"name": "ops", "ssh_keys": [KEY]}
 
 
 def preflight(extra: dict) -> subprocess.CompletedProcess:
     env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_ROLES_PATH=str(ROOT / "roles"))
     return subprocess.run(
         [
-            "ansible-playbook", "-i", "preflight-host,", "-c", "local",
-            "-e", "ansible_python_interpreter=" + os.environ.get("PYTHON", "python3"),
-            "-e", json.dumps({"common_admin_users": [GOOD_ADMIN], **extra}),
+            "ansible-playbook",
+            "-i",
+            "preflight-host,",
+            "-c",
+            "local",
+            "-e",
+            "ansible_python_interpreter=" + os.environ.get("PYTHON", "python3"),
+            "-e",
+            json.dumps({"common_admin_users": [GOOD_ADMIN], **extra}),
             str(ROOT / "playbooks" / "preflight.yml"),
         ],
-        capture_output=True, text=True, env=env, cwd=ROOT, timeout=300, check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=300,
+        check=False,
     )
 
 

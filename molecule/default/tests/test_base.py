@@ -75,7 +75,7 @@ def test_sysctl_settings_rendered(host, key, value):
 
 def test_sysctl_file_parses(host):
     """systemd-sysctl accepts every line (a typo would be reported as unknown)."""
-    out = host.run("systemd-sysctl --cat-config")
+    out = host.run("/lib/systemd/systemd-sysctl --cat-config")
     assert out.rc == 0
     assert "kernel.kptr_restrict = 2" in out.stdout
 

@@ -3,29 +3,34 @@
 from __future__ import annotations
 
 import pytest
-from lab import address, probe
+from lab import address, instance, lab_hosts, probe
 
 LISTENERS = {
     8080: "declared (firewall_rules: lab-open)",
     8081: "declared by no role",
     8082: "open to 192.0.2.0/24 only",
+    8083: "open to the inventory group lab only",
 }
 
 
 @pytest.fixture(scope="module")
-def listeners(host):
-    """Small TCP servers on the host, on a declared port and on undeclared ones."""
-    for port in LISTENERS:
-        host.run_expect(
-            [0],
-            f"systemd-run --unit lab-listen-{port} --collect "
-            f"python3 -m http.server {port} --bind 0.0.0.0 --directory /srv",
-        )
-    for port in LISTENERS:
-        host.run_expect([0], f"timeout 10 sh -c 'until ss -ltn | grep -q :{port}; do sleep 0.2; done'")
+def listeners():
+    """Small TCP servers on every lab host, on a declared port and on undeclared ones."""
+    hosts = [instance(name) for name in lab_hosts()]
+    for target in hosts:
+        for port in LISTENERS:
+            target.run(f"systemctl stop lab-listen-{port}")
+            target.run_expect(
+                [0],
+                f"systemd-run --unit lab-listen-{port} --collect "
+                f"python3 -m http.server {port} --bind 0.0.0.0 --directory /srv",
+            )
+        for port in LISTENERS:
+            target.run_expect([0], f"timeout 10 sh -c 'until ss -ltn | grep -q :{port}; do sleep 0.2; done'")
     yield
-    for port in LISTENERS:
-        host.run(f"systemctl stop lab-listen-{port}")
+    for target in hosts:
+        for port in LISTENERS:
+            target.run(f"systemctl stop lab-listen-{port}")
 
 
 def reachable_from_probe(target: str, port: int) -> bool:
@@ -33,13 +38,23 @@ def reachable_from_probe(target: str, port: int) -> bool:
 
 
 @pytest.mark.usefixtures("listeners")
-@pytest.mark.parametrize(("port", "expected"), [(22, True), (8080, True), (8081, False), (8082, False)])
+@pytest.mark.parametrize(("port", "expected"), [(22, True), (8080, True), (8081, False), (8082, False), (8083, False)])
 def test_port_reachability_from_another_container(host, port, expected):
     assert reachable_from_probe(address(host), port) is expected, LISTENERS.get(port, "ssh")
 
 
 @pytest.mark.usefixtures("listeners")
-@pytest.mark.parametrize("port", [8081, 8082])
+def test_group_sourced_port_open_to_group_members(host):
+    """8083 admits the hosts of the group "lab" (the other lab host), not the probe."""
+    peers = [name for name in host.ansible.get_variables()["groups"]["lab"] if name != host.backend.host]
+    assert peers
+    peer = instance(peers[0])
+    connect = f"python3 -c 'import socket; socket.create_connection((\"{address(host)}\", 8083), 3)'"
+    assert peer.run(connect).rc == 0
+
+
+@pytest.mark.usefixtures("listeners")
+@pytest.mark.parametrize("port", [8081, 8082, 8083])
 def test_closed_ports_still_serve_locally(host, port):
     """The listener is up: only the firewall keeps the probe out."""
     connect = f"python3 -c 'import socket; socket.create_connection((\"{address(host)}\", {port}), 3)'"
