@@ -38,18 +38,23 @@ def test_admin_sudo_without_password(host):
     assert result.stdout.strip() == "0"
 
 
-def test_root_login_refused(host):
-    # Give root the same key the admin uses: only sshd's policy can refuse it.
-    with host.sudo():
-        host.run_expect(
-            [0], "install -d -m 0700 /root/.ssh && cp /home/ops/.ssh/authorized_keys /root/.ssh/authorized_keys"
-        )
+def key_login_refused(host, user: str, home: str) -> bool:
+    """Give `user` the admin's own key, try it from the probe, take the key away again."""
+    host.run_expect(
+        [0],
+        f"install -d -o {user} -m 0700 {home}/.ssh && "
+        f"install -o {user} -m 0600 /home/ops/.ssh/authorized_keys {home}/.ssh/authorized_keys",
+    )
     try:
-        result = probe_ssh(address(host), "root")
-        assert result.rc == 255
-        assert "Permission denied" in result.stderr
+        result = probe_ssh(address(host), user)
+        return result.rc == 255 and "Permission denied" in result.stderr
     finally:
-        host.run("rm -f /root/.ssh/authorized_keys")
+        host.run(f"rm -f {home}/.ssh/authorized_keys")
+
+
+def test_root_login_refused(host):
+    """root holds a valid key: only sshd's policy (PermitRootLogin no) refuses it."""
+    assert key_login_refused(host, "root", "/root")
 
 
 def test_password_login_refused(host):
@@ -66,15 +71,8 @@ def test_password_login_refused(host):
 def test_user_outside_allowed_groups_refused(host):
     """A valid key is not enough: the account must be in ssh_allow_groups."""
     host.run_expect([0], "id outsider || useradd -m outsider")
-    host.run_expect(
-        [0],
-        "install -d -o outsider -m 0700 /home/outsider/.ssh && "
-        "install -o outsider -m 0600 /home/ops/.ssh/authorized_keys /home/outsider/.ssh/authorized_keys",
-    )
     try:
-        result = probe_ssh(address(host), "outsider")
-        assert result.rc == 255
-        assert "Permission denied" in result.stderr
+        assert key_login_refused(host, "outsider", "/home/outsider")
     finally:
         host.run("userdel -r outsider")
 
