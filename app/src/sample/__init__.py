@@ -1,0 +1,6 @@
+"""Sample Django project deployed by the djangostack collection."""
+
+# Load the Celery app whenever Django starts so that @shared_task binds to it.
+from sample.celery import app as celery_app
+
+__all__ = ["celery_app"]
