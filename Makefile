@@ -18,7 +18,9 @@ SCENARIOS   ?= default
 SCENARIO    ?= default
 DEBIAN_PACKAGES := python3 python3-venv docker.io debootstrap openssh-client git make
 
-.PHONY: help deps venv engine images lint unit molecule test demo demo-clean clean
+APP_VENV    := .cache/appvenv
+
+.PHONY: help deps venv engine images lint unit app-test molecule test demo demo-clean clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -54,9 +56,21 @@ lint: venv ## yamllint, ansible-lint (production profile), ruff
 	@echo "==> ansible-lint (production profile)"
 	ANSIBLE_VAULT_PASSWORD_FILE=inventories/staging/vault-password.txt ansible-lint --offline
 
-unit: venv ## unit tests (argument specs, plugins, inventories)
+unit: venv app-test ## unit tests (argument specs, plugins, inventories, the sample Django project)
 	@echo "==> unit tests"
 	pytest -q tests/unit
+
+$(APP_VENV)/.installed: app/requirements.txt
+	@echo "==> building the sample project's test environment ($(APP_VENV))"
+	rm -rf $(APP_VENV) && $(PY) -m venv $(APP_VENV)
+	$(APP_VENV)/bin/pip install -q -r app/requirements.txt
+	@touch $@
+
+app-test: deps $(APP_VENV)/.installed ## the sample Django project's own tests (installed as a wheel would be)
+	@echo "==> sample Django project: install and test"
+	$(APP_VENV)/bin/pip install -q --no-deps --force-reinstall ./app
+	cd /tmp && DJANGO_SECRET_KEY=test-only DATABASE_URL=sqlite:///$(CURDIR)/.cache/app-test.sqlite3 \
+	  $(CURDIR)/$(APP_VENV)/bin/sample-manage test sample.notes
 
 molecule: venv images ## molecule test for SCENARIOS (default: all), or SCENARIO=name
 	@for s in $(if $(filter command line,$(origin SCENARIO)),$(SCENARIO),$(SCENARIOS)); do \
