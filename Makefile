@@ -13,9 +13,10 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 export ANSIBLE_FORCE_COLOR ?= 0
 export PY_COLORS ?= 0
 export ANSIBLE_NOCOLOR ?= 1
-# The shared molecule settings live in .config/molecule/config.yml.
-SCENARIOS   ?= default
-SCENARIO    ?= default
+# The shared molecule settings live in .config/molecule/config.yml. `make test`
+# runs every scenario below; `make molecule SCENARIO=name` runs one.
+SCENARIOS   := default
+SCENARIO    ?= $(SCENARIOS)
 DEBIAN_PACKAGES := python3 python3-venv docker.io debootstrap openssh-client git make
 
 APP_VENV    := .cache/appvenv
@@ -72,8 +73,8 @@ app-test: deps $(APP_VENV)/.installed ## the sample Django project's own tests (
 	cd /tmp && DJANGO_SECRET_KEY=test-only DATABASE_URL=sqlite:///$(CURDIR)/.cache/app-test.sqlite3 \
 	  $(CURDIR)/$(APP_VENV)/bin/sample-manage test sample.notes
 
-molecule: venv images ## molecule test for SCENARIOS (default: all), or SCENARIO=name
-	@for s in $(if $(filter command line,$(origin SCENARIO)),$(SCENARIO),$(SCENARIOS)); do \
+molecule: venv images ## molecule test of every scenario, or SCENARIO=name
+	@for s in $(SCENARIO); do \
 	  echo "==> molecule test -s $$s"; \
 	  molecule test -s $$s; \
 	done
