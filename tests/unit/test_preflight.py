@@ -54,6 +54,7 @@ def test_good_inventory_passes():
         ({"common_admin_users": [{"name": "ops", "sudo": "sometimes"}]}, "sudo"),
         ({"firewall_rules": "8080"}, "firewall_rules"),
         ({"ssh_password_authentication": False, "common_admin_users": [{"name": "ops"}]}, "lock everybody out"),
+        ({"common_admin_users": [{**GOOD_ADMIN, "state": "absent"}]}, "lock everybody out"),
         ({"common_admin_users": [{**GOOD_ADMIN, "sudo": "password"}]}, "password_hash"),
         ({"firewall_rules": [{"name": "x", "ports": [8080], "sources": ["10.0.0.300/24"]}]}, "10.0.0.300/24"),
         ({"firewall_rules": [{"name": "a", "ports": [22]}]}, "port collision"),

@@ -69,6 +69,15 @@ def test_input_policy_is_drop_for_both_families(host):
     assert "type filter hook input" in ruleset
 
 
-def test_ruleset_survives_reboot_config(host):
-    """nftables.service loads /etc/nftables.conf at boot."""
-    assert host.service("nftables").is_enabled
+@pytest.mark.usefixtures("listeners")
+def test_ruleset_is_restored_at_boot(host):
+    """With the live ruleset flushed, starting nftables.service (as at boot) closes 8081 again."""
+    target = address(host)
+    with host.sudo():
+        host.run_expect([0], "nft flush ruleset")
+        try:
+            assert reachable_from_probe(target, 8081), "flushed: the probe should get in"
+        finally:
+            host.run_expect([0], "systemctl restart nftables")
+    assert not reachable_from_probe(target, 8081)
+    assert reachable_from_probe(target, 22)
