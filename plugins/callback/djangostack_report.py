@@ -68,10 +68,6 @@ class CallbackModule(CallbackBase):
         if result._result.get("changed", False):
             host["changed"].append(self._entry(result))
 
-    def v2_runner_item_on_ok(self, result) -> None:
-        # Loop items are summarised by v2_runner_on_ok of the whole task.
-        return
-
     def v2_runner_on_failed(self, result, ignore_errors=False) -> None:
         if ignore_errors:
             return
