@@ -20,6 +20,8 @@ SECRET_KEY = env.required("DJANGO_SECRET_KEY")
 # Old keys still accepted for signatures during a key rotation (comma-separated).
 SECRET_KEY_FALLBACKS = env.csv("DJANGO_SECRET_KEY_FALLBACKS")
 DEBUG = env.flag("DJANGO_DEBUG", default=False)
+# System checks the operator has acknowledged (e.g. security.W021 when the site is not HSTS-preloaded).
+SILENCED_SYSTEM_CHECKS = env.csv("DJANGO_SILENCED_SYSTEM_CHECKS")
 ALLOWED_HOSTS = env.csv("DJANGO_ALLOWED_HOSTS")
 CSRF_TRUSTED_ORIGINS = env.csv("DJANGO_CSRF_TRUSTED_ORIGINS")
 
