@@ -66,3 +66,42 @@ def ansible_playbook(*args: str, timeout: int = 900) -> subprocess.CompletedProc
 def report(kind: str) -> dict:
     """The djangostack_report callback's last report of a kind ('check' or 'apply')."""
     return json.loads((EPHEMERAL / "reports" / f"{kind}.json").read_text())
+
+
+PROBE_CA = "/root/lab-ca.pem"
+
+
+def web_name(name: str) -> str:
+    """The server name nginx answers to on a lab web instance."""
+    return f"{name}.lab.test"
+
+
+def probe_knows_web_names() -> None:
+    """Let the probe resolve the web instances' server names (its /etc/hosts)."""
+    entries = "\n".join(f"{address(instance(name))} {web_name(name)}" for name in lab_hosts())
+    # /etc/hosts is a bind mount in a container: rewritten in place, never replaced.
+    probe().run_expect(
+        [0],
+        f"grep -v '[.]lab[.]test$' /etc/hosts > /tmp/hosts; printf '%s\\n' '{entries}' >> /tmp/hosts; "
+        "cat /tmp/hosts > /etc/hosts",
+    )
+
+
+def probe_curl(url: str, *args: str):
+    """curl from the probe, trusting the lab CA; returns the CommandResult (headers + body on stdout)."""
+    quoted = " ".join(f"'{arg}'" for arg in args)
+    return probe().run(f"curl -sS --max-time 20 --cacert {PROBE_CA} -D - {quoted} '{url}'")
+
+
+def status_and_headers(output: str) -> tuple[int, dict[str, str]]:
+    """The last response's status and headers (lower-cased names) from `curl -D -` output."""
+    head = output.replace("\r\n", "\n").split("\n\n")[0]
+    blocks = [block for block in output.replace("\r\n", "\n").split("\n\n") if block.startswith("HTTP/")]
+    head = blocks[-1] if blocks else head
+    lines = head.split("\n")
+    status = int(lines[0].split()[1])
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers.setdefault(name.strip().lower(), value.strip())
+    return status, headers

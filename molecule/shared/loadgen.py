@@ -1,0 +1,52 @@
+#!/usr/bin/env python3
+"""Load generator of the zero-downtime test; runs on the probe (stock Python 3).
+
+Sends requests one after another to https://NAME/ until STOPFILE exists, each on
+a new TLS connection, and writes a JSON summary to OUTPUT: the number of
+requests, the failures (anything but HTTP 200, or no answer) and the sequence
+of releases seen in the X-App-Release header (consecutive duplicates folded).
+
+    loadgen.py NAME CAFILE STOPFILE OUTPUT
+"""
+
+import http.client
+import json
+import os
+import ssl
+import sys
+import time
+
+
+def main() -> None:
+    name, cafile, stopfile, output = sys.argv[1:5]
+    context = ssl.create_default_context(cafile=cafile)
+    requests, failures, releases = 0, [], []
+    started = time.monotonic()
+    while not os.path.exists(stopfile):
+        requests += 1
+        try:
+            connection = http.client.HTTPSConnection(name, 443, context=context, timeout=30)
+            connection.request("GET", "/", headers={"User-Agent": "djangostack-loadgen"})
+            response = connection.getresponse()
+            response.read()
+            connection.close()
+            release = response.getheader("X-App-Release")
+            if response.status != 200:
+                failures.append(f"request {requests}: HTTP {response.status} (release {release})")
+            elif not releases or releases[-1] != release:
+                releases.append(release)
+        except (OSError, http.client.HTTPException) as error:
+            failures.append(f"request {requests}: {error!r}")
+    summary = {
+        "requests": requests,
+        "failures": failures,
+        "releases": releases,
+        "seconds": round(time.monotonic() - started, 1),
+    }
+    with open(output + ".tmp", "w") as handle:
+        json.dump(summary, handle)
+    os.replace(output + ".tmp", output)
+
+
+if __name__ == "__main__":
+    main()
