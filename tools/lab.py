@@ -16,10 +16,12 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import ssl
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -189,13 +191,34 @@ def finish_rootfs(rootfs: Path, release: str) -> None:
 def demo_info() -> None:
     keys = sorted(Path.home().glob(".ansible/tmp/molecule.*.demo/lab_admin_ed25519"), key=lambda p: p.stat().st_mtime)
     key = keys[-1] if keys else Path("<molecule ephemeral dir>/lab_admin_ed25519")
+    cert = ROOT / ".cache" / "demo" / "site.crt"
+    cert.parent.mkdir(parents=True, exist_ok=True)
+    pem = subprocess.run(
+        ["docker", "exec", "demo-aio", "cat", "/etc/nginx/tls/site.crt"], capture_output=True, check=True
+    ).stdout
+    cert.write_bytes(pem)
+    url = "https://localhost:8443/"
+    answer = check_https(url + "health/", cert)
     print(
         "\n"
         "The demo lab is up: one all-in-one Debian 12 host (container demo-aio).\n"
+        f"  The sample app:        {url}\n"
+        f"  Prove it:              curl --cacert {cert.relative_to(ROOT)} {url}health/\n"
+        f"                         -> {answer}\n"
         f"  SSH as the lab admin:  ssh -i {key} -p 2222 ops@127.0.0.1\n"
         "  A shell as root:       docker exec -it demo-aio bash\n"
         "  Re-converge:           make demo        Remove it: make demo-clean\n"
     )
+
+
+def check_https(url: str, cafile: Path) -> str:
+    """GET url trusting only the demo's self-signed certificate; the body, or why it failed."""
+    context = ssl.create_default_context(cafile=str(cafile))
+    try:
+        with urllib.request.urlopen(url, context=context, timeout=30) as response:  # noqa: S310 - fixed https URL
+            return response.read().decode().strip()
+    except (OSError, ValueError) as error:
+        sys.exit(f"the demo does not answer over HTTPS at {url}: {error}")
 
 
 def main() -> None:

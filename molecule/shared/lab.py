@@ -63,6 +63,18 @@ def ansible_playbook(*args: str, timeout: int = 900) -> subprocess.CompletedProc
     )
 
 
+def assert_check_made_no_changes() -> None:
+    """The molecule `check` step (converge --check --diff) changed nothing on any host."""
+    check = report("check")
+    assert check["check_mode"] is True
+    assert report("apply")["finished"] < check["finished"], "run the check step after converge"
+    assert check["hosts"], "the check run saw no host"
+    changed = {h: r["changed"] for h, r in check["hosts"].items() if r["changed"]}
+    failed = {h: r["failed"] for h, r in check["hosts"].items() if r["failed"]}
+    assert changed == {}
+    assert failed == {}
+
+
 def report(kind: str) -> dict:
     """The djangostack_report callback's last report of a kind ('check' or 'apply')."""
     return json.loads((EPHEMERAL / "reports" / f"{kind}.json").read_text())

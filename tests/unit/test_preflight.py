@@ -17,13 +17,23 @@ KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHn2ILlU0rN3a7G6fY3E9jV8m0kq9N5v7e1Qy
 GOOD_ADMIN = {"name": "ops", "ssh_keys": [KEY]}
 
 
-def preflight(extra: dict) -> subprocess.CompletedProcess:
+WEB = {
+    "django_app": "sample",
+    "django_project_dir": str(ROOT / "app"),
+    "django_package": "djangostack-sample",
+    "django_settings_module": "sample.settings",
+    "django_wsgi_app": "sample.wsgi:application",
+    "django_secret_key": "unit-test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
+}
+
+
+def preflight(extra: dict, inventory: str = "preflight-host,") -> subprocess.CompletedProcess:
     env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_ROLES_PATH=str(ROOT / "roles"))
     return subprocess.run(
         [
             "ansible-playbook",
             "-i",
-            "preflight-host,",
+            inventory,
             "-c",
             "local",
             "-e",
@@ -39,6 +49,12 @@ def preflight(extra: dict) -> subprocess.CompletedProcess:
         timeout=300,
         check=False,
     )
+
+
+def failure(result: subprocess.CompletedProcess) -> str:
+    """The output from the first failed task on: the variable must be named there."""
+    output = result.stdout + result.stderr
+    return output[output.find("fatal:") :] if "fatal:" in output else output
 
 
 def test_good_inventory_passes():
@@ -65,6 +81,42 @@ def test_good_inventory_passes():
 )
 def test_bad_inventory_fails_naming_the_variable(extra, named):
     result = preflight(extra)
-    output = result.stdout + result.stderr
     assert result.returncode != 0
-    assert named in output, output[-3000:]
+    assert named in failure(result), failure(result)[-3000:]
+
+
+@pytest.fixture(scope="module")
+def web_inventory(tmp_path_factory) -> str:
+    """The same host, in the group web: the web roles' inputs are validated too."""
+    path = tmp_path_factory.mktemp("inventory") / "hosts.yml"
+    path.write_text("web:\n  hosts:\n    preflight-host:\n")
+    return str(path)
+
+
+def test_good_web_inventory_passes(web_inventory):
+    result = preflight(WEB, web_inventory)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [
+        ({"nginx_tls_source": "letsencrypt"}, "nginx_tls_source"),
+        ({"nginx_tls_source": "provided"}, "nginx_tls_certificate"),
+        ({"nginx_server_names": ["app example com"]}, "nginx_server_names"),
+        ({"nginx_restricted_allow": ["everyone"]}, "nginx_restricted_allow"),
+        ({"nginx_static_url": "/static"}, "nginx_static_url"),
+        ({"firewall_rules": [{"name": "alt-https", "ports": [443]}]}, "port collision"),
+        ({"gunicorn_workers": "many"}, "gunicorn_workers"),
+        ({"django_secret_key": "short"}, "django_secret_key"),
+        ({"django_release": "1/../../etc"}, "django_release"),
+        ({"django_package": ""}, "django_package"),
+        ({"django_keep_releases": 1}, "django_keep_releases"),
+        ({"django_environment": {"BAD NAME": "x"}}, "django_environment"),
+    ],
+    ids=lambda v: v if isinstance(v, str) else None,
+)
+def test_bad_web_inventory_fails_naming_the_variable(web_inventory, extra, named):
+    result = preflight({**WEB, **extra}, web_inventory)
+    assert result.returncode != 0
+    assert named in failure(result), failure(result)[-3000:]

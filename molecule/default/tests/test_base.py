@@ -5,21 +5,14 @@ from __future__ import annotations
 import json
 
 import pytest
-from lab import EPHEMERAL, PROJECT, ansible_playbook, report
+from lab import EPHEMERAL, PROJECT, ansible_playbook, assert_check_made_no_changes
 
 SUDOERS = "/etc/sudoers.d/50-djangostack-admins"
 
 
 def test_converged_hosts_report_zero_changes_under_check():
     """The molecule `check` step (converge --check --diff) changed nothing on any host."""
-    check = report("check")
-    assert check["check_mode"] is True
-    assert report("apply")["finished"] < check["finished"], "run the check step after converge"
-    assert check["hosts"], "the check run saw no host"
-    changed = {h: r["changed"] for h, r in check["hosts"].items() if r["changed"]}
-    failed = {h: r["failed"] for h, r in check["hosts"].items() if r["failed"]}
-    assert changed == {}
-    assert failed == {}
+    assert_check_made_no_changes()
 
 
 def test_sudoers_mistake_is_rejected_and_old_file_stays(host):

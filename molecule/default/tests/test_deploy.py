@@ -51,7 +51,7 @@ class Load:
         self.names = names
 
     def path(self, name: str, kind: str) -> str:
-        return f"/tmp/load-{self.run}-{name}.{kind}"
+        return f"/root/load-{self.run}-{name}.{kind}"
 
     def start(self) -> None:
         for name in self.names:

@@ -34,7 +34,7 @@ def test_https_request_reaches_django(site):
     status, headers, body = get(f"{site}/")
     assert status == 200
     assert headers.get("x-app-release") == "1"  # stamped by the app on every response
-    assert "<h1>" in body and "Notes" in body
+    assert "Notes" in body
 
 
 def test_http_redirects_to_https(host):
@@ -51,7 +51,7 @@ def test_http2_and_security_headers(site):
     assert headers["strict-transport-security"] == "max-age=63072000"
     assert headers["x-content-type-options"] == "nosniff"
     assert headers["x-frame-options"] == "DENY"
-    assert "server" in headers and headers["server"] == "nginx"  # server_tokens off: no version
+    assert headers["server"] == "nginx"  # server_tokens off: no version
     assert result.stdout.lower().count("strict-transport-security") == 1
 
 
@@ -68,7 +68,7 @@ def test_static_file_served_by_nginx_with_cache_headers(host, site):
     hashed = manifest["paths"]["notes/style.css"]
     assert re.search(r"\.[0-9a-f]{12}\.css$", hashed)
     marker = uuid.uuid4().hex
-    status, headers, body = get(f"{site}/static/{hashed}?{marker}")
+    status, headers, _ = get(f"{site}/static/{hashed}?{marker}")
     assert status == 200
     assert headers["cache-control"] == "public, max-age=31536000, immutable"
     assert "x-app-release" not in headers, "the app answered a static file"
@@ -78,7 +78,7 @@ def test_static_file_served_by_nginx_with_cache_headers(host, site):
 
 def test_uploaded_file_is_served_from_media(site):
     content = f"uploaded {uuid.uuid4().hex}"
-    jar = f"/tmp/jar-{uuid.uuid4().hex}"
+    jar = f"/root/jar-{uuid.uuid4().hex}"
     page = probe().check_output(f"curl -sS --cacert {PROBE_CA} -c {jar} {site}/upload/")
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
     probe().run_expect([0], f"printf '%s' '{content}' > {jar}.txt")
@@ -155,10 +155,13 @@ def test_admin_refused_from_a_disallowed_network(site):
 def test_admin_reachable_from_an_allowed_network(host):
     """The positive control: from the host itself (127.0.0.1, allowed) the admin answers."""
     name = web_name(host.backend.host)
-    out = host.check_output(
-        f"python3 -c \"import ssl,http.client as h; c=h.HTTPSConnection('127.0.0.1', context=ssl._create_unverified_context()); "
-        f"c.request('GET','/admin/',headers={{'Host':'{name}'}}); r=c.getresponse(); print(r.status, r.getheader('Location'))\""
+    script = (
+        "import ssl, http.client as h; "
+        "c = h.HTTPSConnection('127.0.0.1', context=ssl._create_unverified_context()); "
+        f"c.request('GET', '/admin/', headers={{'Host': '{name}'}}); "
+        "r = c.getresponse(); print(r.status, r.getheader('Location'))"
     )
+    out = host.check_output(f'python3 -c "{script}"')
     assert out.startswith("302 /admin/login/")
 
 
@@ -184,7 +187,12 @@ def test_sslyze_mozilla_intermediate_compliant(host):
     name = web_name(host.backend.host)
     ip = host.check_output("hostname -I").split()[0]
     result = subprocess.run(
-        ["sslyze", "--mozilla_config=intermediate", f"--certinfo_ca_file={EPHEMERAL}/pki/ca.pem", f"{name}:443{{{ip}}}"],
+        [
+            "sslyze",
+            "--mozilla_config=intermediate",
+            f"--certinfo_ca_file={EPHEMERAL}/pki/ca.pem",
+            f"{name}:443{{{ip}}}",
+        ],
         capture_output=True,
         text=True,
         timeout=300,
