@@ -182,22 +182,45 @@ def test_error_page_does_not_depend_on_the_app(host, site):
     assert "Temporarily unavailable" in body
 
 
-def test_sslyze_mozilla_intermediate_compliant(host):
-    """sslyze (from the controller) with the lab's test CA as the trust anchor."""
-    name = web_name(host.backend.host)
-    ip = host.check_output("hostname -I").split()[0]
-    result = subprocess.run(
-        [
-            "sslyze",
-            "--mozilla_config=intermediate",
-            f"--certinfo_ca_file={EPHEMERAL}/pki/ca.pem",
-            f"{name}:443{{{ip}}}",
-        ],
+def sslyze(target: str, cafile: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["sslyze", "--mozilla_config=intermediate", f"--certinfo_ca_file={cafile}", target],
         capture_output=True,
         text=True,
         timeout=300,
         check=False,
     )
+
+
+def test_sslyze_mozilla_intermediate_compliant(host):
+    """sslyze (from the controller) with the lab's test CA as the trust anchor."""
+    name = web_name(host.backend.host)
+    ip = host.check_output("hostname -I").split()[0]
+    result = sslyze(f"{name}:443{{{ip}}}", f"{EPHEMERAL}/pki/ca.pem")
     print(result.stdout[-1500:])
     assert result.returncode == 0, result.stdout[-3000:]
     assert f"{name}:443: OK - Compliant." in result.stdout
+
+
+def test_sslyze_fails_a_stock_debian_nginx():
+    """The negative control: Debian's nginx with its default TLS settings (on the probe) fails the check."""
+    stock = probe()
+    stock.run_expect(
+        [0], "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx ssl-cert"
+    )
+    stock.run_expect(
+        [0],
+        "sed -i -e 's/^\\s*# \\(listen .*443 ssl default_server;\\)/\\1/' "
+        "-e 's/^\\s*# \\(include snippets\\/snakeoil.conf;\\)/\\1/' /etc/nginx/sites-available/default "
+        "&& systemctl restart nginx",
+    )
+    ip = stock.check_output("hostname -I").split()[0]
+    certificate = stock.check_output("cat /etc/ssl/certs/ssl-cert-snakeoil.pem")
+    cafile = EPHEMERAL / "stock-nginx.pem"
+    cafile.write_text(certificate + "\n")
+    result = sslyze(f"{ip}:443", str(cafile))
+    print(result.stdout[-1500:])
+    assert result.returncode != 0
+    assert "FAILED - Not compliant." in result.stdout
+    assert "* ciphers: Cipher suites" in result.stdout
+    assert "* maximum_certificate_lifespan:" in result.stdout
