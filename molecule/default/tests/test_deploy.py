@@ -126,6 +126,20 @@ def test_failed_health_check_switches_back_and_fails_loudly():
     assert served_release(name) == "1"
 
 
+def test_old_releases_are_pruned_keeping_current_and_the_newest():
+    """django_keep_releases counts every release: current stays, then the newest others."""
+    name = lab_hosts()[0]
+    host = instance(name)
+    assert set(host.check_output(f"ls /srv/{APP}/releases").split()) == {"1", "2", "3-unhealthy"}
+    result = ansible_playbook(
+        str(PROJECT / "deploy.yml"), "--limit", name, "--tags", "django", "-e", json.dumps({"django_keep_releases": 2})
+    )
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert set(host.check_output(f"ls /srv/{APP}/releases").split()) == {"1", "3-unhealthy"}
+    assert current_release(name) == "1"
+    assert served_release(name) == "1"
+
+
 def test_broken_nginx_value_fails_at_validation_and_nginx_keeps_serving():
     name = lab_hosts()[0]
     host = instance(name)
