@@ -182,7 +182,15 @@ def parse_cache_url(url: str, *, key_prefix: str = "", timeout: int = 300) -> di
             locations = [f"unix:{unquote(parts.path)}"]
         else:
             raise ImproperlyConfigured(f"CACHE_URL has no memcached server: {url!r}")
-        options: dict = {"no_delay": True}
+        # A cache that is down is a miss, not an error: the site answers from the
+        # database (slower) and a dead server is retried after dead_timeout seconds.
+        options: dict = {
+            "no_delay": True,
+            "ignore_exc": True,
+            "connect_timeout": 1.0,
+            "timeout": 1.0,
+            "dead_timeout": 10,
+        }
         for key, value in parse_qsl(parts.query):
             if key not in {"timeout", "connect_timeout"}:
                 raise ImproperlyConfigured(f"CACHE_URL: unsupported memcached option {key!r}")
@@ -199,9 +207,11 @@ def parse_cache_url(url: str, *, key_prefix: str = "", timeout: int = 300) -> di
 
     if scheme in REDIS_SCHEMES:
         locations = [loc.strip() for loc in url.split(",") if loc.strip()]
+        # Like memcached above: a cache that is down is a miss (sample.cache).
         return {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "sample.cache.TolerantRedisCache",
             "LOCATION": locations[0] if len(locations) == 1 else locations,
+            "OPTIONS": {"socket_connect_timeout": 1.0, "socket_timeout": 1.0},
             **common,
         }
 
@@ -210,4 +220,4 @@ def parse_cache_url(url: str, *, key_prefix: str = "", timeout: int = 300) -> di
 
 def is_shared_cache(cache: dict) -> bool:
     """True when the cache is shared between processes (memcached, redis), so sessions may live in it."""
-    return cache["BACKEND"].rsplit(".", 1)[-1] in {"PyMemcacheCache", "RedisCache"}
+    return cache["BACKEND"].rsplit(".", 1)[-1] in {"PyMemcacheCache", "RedisCache", "TolerantRedisCache"}

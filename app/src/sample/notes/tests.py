@@ -334,6 +334,21 @@ class ParseDatabaseUrlTests(SimpleTestCase):
                 parse_database_url(url)
 
 
+class TolerantRedisCacheTests(SimpleTestCase):
+    def test_unreachable_redis_is_a_miss_not_an_error(self):
+        from sample.cache import TolerantRedisCache
+
+        cache = TolerantRedisCache(
+            "redis://127.0.0.1:1/0", {"OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2}}
+        )
+        self.assertIsNone(cache.get("key"))
+        self.assertEqual(cache.get("key", "fallback"), "fallback")
+        cache.set("key", "value")
+        self.assertFalse(cache.add("key", "value"))
+        self.assertEqual(cache.get_many(["a", "b"]), {})
+        self.assertFalse(cache.delete("key"))
+
+
 class ParseCacheUrlTests(SimpleTestCase):
     def test_memcached(self):
         cache_conf = parse_cache_url("memcached://127.0.0.1:11211")
@@ -349,12 +364,13 @@ class ParseCacheUrlTests(SimpleTestCase):
         )
         options = parse_cache_url("memcached://a:11211?timeout=0.5&connect_timeout=1")["OPTIONS"]
         self.assertEqual((options["timeout"], options["connect_timeout"]), (0.5, 1.0))
+        self.assertTrue(options["ignore_exc"], "a memcached server that is down must be a miss, not an error")
         with self.assertRaises(ImproperlyConfigured):
             parse_cache_url("memcached://a:11211?bogus=1")
 
     def test_redis(self):
         cache_conf = parse_cache_url("redis://:pw@cache.internal:6379/1", key_prefix="sample", timeout=60)
-        self.assertEqual(cache_conf["BACKEND"], "django.core.cache.backends.redis.RedisCache")
+        self.assertEqual(cache_conf["BACKEND"], "sample.cache.TolerantRedisCache")
         self.assertEqual(cache_conf["LOCATION"], "redis://:pw@cache.internal:6379/1")
         self.assertEqual((cache_conf["KEY_PREFIX"], cache_conf["TIMEOUT"]), ("sample", 60))
         self.assertTrue(is_shared_cache(cache_conf))
