@@ -60,8 +60,14 @@ def test_served_certificate_chains_to_pebble(host, name, pebble_root):
 
 
 def test_nginx_serves_the_acme_certificate_not_the_bootstrap_one(host, name):
-    conf = host.file("/etc/nginx/nginx.conf").content_string
-    assert f"ssl_certificate {LIVE}/{name}/fullchain.pem;" in conf
+    """The certificate on the wire is certbot's, byte for byte (its fingerprint), not the bootstrap one."""
+    served = host.check_output(
+        f"openssl s_client -connect 127.0.0.1:443 -servername {name} </dev/null 2>/dev/null "
+        "| openssl x509 -noout -fingerprint -sha256"
+    )
+    issued = host.check_output(f"openssl x509 -in {LIVE}/{name}/cert.pem -noout -fingerprint -sha256")
+    assert served == issued
+    assert "Pebble" in host.check_output(f"openssl x509 -in {LIVE}/{name}/cert.pem -noout -issuer")
 
 
 def test_renewal_reloads_nginx_never_restarts_it(host, name):
