@@ -15,7 +15,7 @@ export PY_COLORS ?= 0
 export ANSIBLE_NOCOLOR ?= 1
 # The shared molecule settings live in .config/molecule/config.yml. `make test`
 # runs every scenario below; `make molecule SCENARIO=name` runs one.
-SCENARIOS   := default acme
+SCENARIOS   := default multi acme
 SCENARIO    ?= $(SCENARIOS)
 DEBIAN_PACKAGES := python3 python3-venv docker.io debootstrap openssh-client git make
 

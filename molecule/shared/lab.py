@@ -26,6 +26,17 @@ def lab_hosts() -> list[str]:
     return sorted(inventory["all"]["hosts"])
 
 
+def group(name: str) -> list[str]:
+    """The hosts of an inventory group of the scenario, in inventory order."""
+    inventory = yaml.safe_load(Path(INVENTORY).read_text())
+    return list((inventory.get(name) or {}).get("hosts") or {})
+
+
+def groups() -> dict[str, list[str]]:
+    inventory = yaml.safe_load(Path(INVENTORY).read_text())
+    return {name: list((body or {}).get("hosts") or {}) for name, body in inventory.items() if name != "all"}
+
+
 def instance(name: str):
     return testinfra.get_host(f"docker://{name}")
 

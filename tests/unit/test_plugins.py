@@ -72,3 +72,44 @@ def test_host_without_address_is_an_error():
 )
 def test_moduli_filter(line, kept):
     assert moduli.moduli_at_least(line, 3071) is kept
+
+
+topology = load("plugins/filter/topology.py", "topology_filter")
+
+ONE_STACK = {"web": ["web1", "web2"], "worker": ["worker1"], "db": ["db1"], "cache": ["worker1"]}
+TWO_AIO = {name: ["aio12", "aio13"] for name in ("web", "worker", "db", "cache")}
+
+
+@pytest.mark.parametrize(
+    ("groups", "host", "group", "server"),
+    [
+        (ONE_STACK, "web1", "db", "db1"),
+        (ONE_STACK, "worker1", "cache", "worker1"),
+        (ONE_STACK, "web2", "cache", "worker1"),
+        (TWO_AIO, "aio13", "db", "aio13"),
+        ({"web": ["w"]}, "w", "db", ""),
+    ],
+)
+def test_a_host_uses_its_own_service_else_the_groups_first(groups, host, group, server):
+    assert topology.stack_server(host, group, groups) == server
+
+
+def test_clients_are_the_remote_hosts_that_use_the_server():
+    assert topology.stack_clients("db1", "db", ["web", "worker"], ONE_STACK) == ["web1", "web2", "worker1"]
+    assert topology.stack_clients("worker1", "cache", ["web", "worker"], ONE_STACK) == ["web1", "web2"]
+
+
+def test_all_in_one_hosts_have_no_remote_clients():
+    assert topology.stack_clients("aio12", "db", ["web", "worker"], TWO_AIO) == []
+
+
+def test_peers_share_a_server_so_one_beat_per_broker():
+    assert topology.stack_peers("worker1", "cache", ["worker"], ONE_STACK) == ["worker1"]
+    assert topology.stack_peers("aio13", "cache", ["worker"], TWO_AIO) == ["aio13"]
+    assert topology.stack_peers("web2", "db", ["web", "worker"], ONE_STACK) == ["web1", "web2", "worker1"]
+
+
+def test_address_is_private_address_or_default_ipv4():
+    assert topology.stack_addresses(["web1", "web2"], HOSTVARS) == ["10.0.0.11", "10.0.0.12"]
+    with pytest.raises(AnsibleFilterError, match="db1"):
+        topology.stack_address("db1", HOSTVARS)

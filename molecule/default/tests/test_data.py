@@ -1,0 +1,253 @@
+"""Data tier, end to end through HTTPS: PostgreSQL behind pgbouncer, the cache, Celery.
+
+Topology-aware: the same tests run on the all-in-one scenario (default) and on the
+multi-host one (multi); which host serves what follows the inventory's groups, by the
+rule the playbooks use (plugins/filter/topology.py).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import time
+import uuid
+
+import pytest
+from lab import (
+    EPHEMERAL,
+    PROBE_CA,
+    PROJECT,
+    SCENARIO,
+    address,
+    group,
+    groups,
+    instance,
+    probe,
+    probe_curl,
+    probe_knows_web_names,
+    status_and_headers,
+    web_name,
+)
+
+APP = "sample"
+_spec = importlib.util.spec_from_file_location("topology", PROJECT / "plugins/filter/topology.py")
+topology = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(topology)
+
+GROUPS = groups()
+WEB = group("web")
+WORKERS = group("worker")
+DBS = group("db")
+CACHES = group("cache")
+# The lab's test-only secrets (molecule/shared/group_vars/all/django.yml, cache.yml).
+SECRETS = {
+    "database": "lab-db-password-0123456789",
+    "cache": "lab-cache-password-0123456789",
+    "broker": "lab-broker-password-0123456789",
+    "redis admin": "lab-redis-admin-password-0123456789",
+    "secret key": "lab-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz-not-for-production",
+}
+CACHE_BACKEND = "redis" if SCENARIO == "multi" else "memcached"  # as the lab's group_vars choose
+CACHE_UNIT = {"redis": "redis-server@cache.service", "memcached": "memcached.service"}[CACHE_BACKEND]
+PORTS = {"postgresql": 5432, "redis cache": 6379, "redis broker": 6380, "memcached": 11211}
+
+
+def server(host: str, service_group: str) -> str:
+    return topology.stack_server(host, service_group, GROUPS)
+
+
+def psql(host, sql: str, database: str = APP) -> str:
+    return host.check_output(f'runuser -u postgres -- psql -X -At -d {database} -c "{sql}"')
+
+
+def show_pools(web) -> list[dict[str, str]]:
+    """pgbouncer's SHOW POOLS on an app host (admin console: root over its socket, peer authentication)."""
+    out = web.check_output("psql -X -A -F'|' -h /var/run/postgresql -p 6432 -U root pgbouncer -c 'SHOW POOLS'")
+    lines = [line for line in out.splitlines() if "|" in line]
+    header = lines[0].split("|")
+    return [dict(zip(header, line.split("|"), strict=False)) for line in lines[1:]]
+
+
+def get(url: str, *args: str) -> tuple[int, dict[str, str], str]:
+    result = probe_curl(url, *args)
+    assert result.rc == 0, result.stderr
+    status, headers = status_and_headers(result.stdout)
+    return status, headers, result.stdout
+
+
+def wait_for(predicate, timeout: float = 60, step: float = 2):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(step)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def names():
+    probe_knows_web_names()
+
+
+@pytest.mark.parametrize("web", WEB)
+def test_a_note_is_written_and_read_through_pgbouncer(web):
+    site = f"https://{web_name(web)}"
+    text = f"note {uuid.uuid4().hex}"
+    jar = f"/root/jar-{uuid.uuid4().hex}"
+    page = probe().check_output(f"curl -sS --cacert {PROBE_CA} -c {jar} {site}/")
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+    posted = probe().run(
+        f"curl -sS --cacert {PROBE_CA} -b {jar} -e {site}/ -L "
+        f"--data-urlencode csrfmiddlewaretoken={token} --data-urlencode 'text={text}' {site}/"
+    )
+    assert posted.rc == 0, posted.stderr
+    assert text in posted.stdout  # read back: the page lists the note
+    db = instance(server(web, "db"))
+    assert psql(db, f"SELECT count(*) FROM notes_note WHERE text = '{text}'") == "1"  # noqa: S608 - the test's own uuid
+    pools = [p for p in show_pools(instance(web)) if p["database"] == APP and p["user"] == APP]
+    assert pools, "pgbouncer has no pool of the app"
+    assert int(pools[0]["cl_active"]) + int(pools[0].get("cl_idle", 0) or 0) >= 1, pools
+
+
+@pytest.mark.parametrize("web", WEB)
+def test_the_app_reaches_pgbouncer_in_transaction_mode_and_migrates_directly(web):
+    host = instance(web)
+    env = host.file(f"/srv/{APP}/shared/env").content_string
+    assert f"@127.0.0.1:6432/{APP}" in env
+    assert 'DATABASE_DISABLE_SERVER_SIDE_CURSORS="true"' in env
+    assert "pool_mode = transaction" in host.file("/etc/pgbouncer/pgbouncer.ini").content_string
+    direct = host.file(f"/srv/{APP}/shared/env-direct").content_string
+    assert ":6432" not in direct
+
+
+@pytest.mark.parametrize("web", WEB)
+def test_cached_page_comes_from_the_cache_on_the_second_request(web):
+    url = f"https://{web_name(web)}/cached/?k={uuid.uuid4().hex}"
+    _, first, _ = get(url)
+    _, second, _ = get(url)
+    assert first["x-rendered-at"] == second["x-rendered-at"]
+    _, _, body = get(f"https://{web_name(web)}/health/")
+    assert '"cache": true' in body
+
+
+@pytest.mark.parametrize("web", WEB)
+def test_a_task_queued_by_a_web_request_runs_on_a_worker(web):
+    site = f"https://{web_name(web)}"
+    text = f"task {uuid.uuid4().hex}"
+    status, _, out = get(f"{site}/tasks/", "--data-urlencode", f"text={text}")
+    assert status == 202
+    queued = json.loads(out.replace("\r\n", "\n").split("\n\n", 1)[1])
+    assert queued["eager"] is False  # through the broker, not in the web process
+    done = wait_for(lambda: text in get(f"{site}/tasks/")[2], timeout=60)
+    assert done, "the task's note never became visible through the web"
+    workers = [w for w in WORKERS if server(w, "cache") == server(web, "cache")]
+    ran_on = [
+        w
+        for w in workers
+        if queued["task_id"] in instance(w).check_output(f"journalctl -u celery-{APP}-worker --no-pager --since -10min")
+    ]
+    assert len(ran_on) == 1, ran_on
+
+
+def test_beat_runs_on_exactly_one_host_per_broker():
+    for broker in {server(w, "cache") for w in WORKERS}:
+        workers = [w for w in WORKERS if server(w, "cache") == broker]
+        beating = [w for w in workers if instance(w).service(f"celery-{APP}-beat").is_running]
+        assert beating == workers[:1], f"beat of broker {broker} runs on {beating}"
+
+
+@pytest.mark.parametrize("web", WEB)
+def test_beat_fires_the_periodic_task_from_one_scheduler(web):
+    """Heartbeats (every 10 s) reach the stack's database, all scheduled by the one beat host."""
+    site = f"https://{web_name(web)}"
+
+    def heartbeats():
+        return json.loads(get(f"{site}/tasks/")[2].replace("\r\n", "\n").split("\n\n", 1)[1])["heartbeats"]
+
+    assert wait_for(lambda: len(heartbeats()) >= 2, timeout=40), "no periodic task ran"
+    broker = server(web, "cache")
+    beat_host = next(w for w in WORKERS if server(w, "cache") == broker)
+    assert {b["scheduler"] for b in heartbeats()} == {instance(beat_host).check_output("hostname")}
+
+
+def data_ports() -> list[tuple[str, str, int]]:
+    cases = [(db, "postgresql", PORTS["postgresql"]) for db in DBS]
+    for cache in CACHES:
+        cases += [(cache, "redis cache", PORTS["redis cache"]), (cache, "redis broker", PORTS["redis broker"])]
+        if CACHE_BACKEND == "memcached":
+            cases.append((cache, "memcached", PORTS["memcached"]))
+    return cases
+
+
+@pytest.mark.parametrize(("target", "service", "port"), data_ports())
+def test_data_services_are_unreachable_from_outside_the_inventory(target, service, port):
+    result = probe().run(f"nc -z -w 3 {address(instance(target))} {port}")
+    assert result.rc != 0, f"{service} on {target} answers the probe"
+
+
+@pytest.mark.parametrize(("target", "service", "port"), data_ports())
+def test_app_hosts_on_other_machines_reach_the_data_services(target, service, port):
+    kind = "db" if service == "postgresql" else "cache"
+    clients = [h for h in dict.fromkeys(WEB + WORKERS) if h != target and server(h, kind) == target]
+    if not clients:
+        pytest.skip(f"no app host uses {target}'s {service} from another machine (all-in-one)")
+    for client in clients:
+        instance(client).run_expect([0], f"timeout 5 bash -c '</dev/tcp/{address(instance(target))}/{port}'")
+
+
+@pytest.mark.parametrize("cache", CACHES)
+@pytest.mark.parametrize("port", [PORTS["redis cache"], PORTS["redis broker"]])
+def test_redis_refuses_unauthenticated_clients(cache, port):
+    out = instance(cache).run(f"redis-cli -p {port} PING")
+    assert "NOAUTH" in out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("db", DBS)
+def test_pg_hba_has_no_trust_line(db):
+    rules = psql(instance(db), "SELECT auth_method FROM pg_hba_file_rules", database="postgres").split()
+    assert rules, "no pg_hba rule read"
+    assert "trust" not in rules
+    assert set(rules) <= {"peer", "scram-sha-256"}
+
+
+def test_no_secret_appears_in_the_converge_logs():
+    log = (EPHEMERAL / "ansible.log").read_text()
+    assert "TASK [postgresql" in log  # the log covers the converge
+    assert "TASK [django" in log
+    leaked = [name for name, secret in SECRETS.items() if secret in log]
+    assert leaked == []
+
+
+@pytest.mark.parametrize("name", sorted(set(WEB + WORKERS + DBS + CACHES)))
+def test_no_secret_appears_in_the_hosts_logs(name):
+    """Neither the journal nor any file under /var/log (PostgreSQL's, Redis's, nginx's) holds a secret."""
+    host = instance(name)
+    journal = host.check_output("journalctl --no-pager -o cat")
+    assert journal, "empty journal"
+    assert [label for label, secret in SECRETS.items() if secret in journal] == []
+    for label, secret in SECRETS.items():
+        found = host.run(f"grep -rlF -- '{secret}' /var/log")
+        assert found.rc == 1, f"the {label} is in {found.stdout}"
+
+
+@pytest.mark.parametrize("web", WEB)
+def test_site_answers_without_its_cache_and_recovers(web):
+    site = f"https://{web_name(web)}"
+    cache = instance(server(web, "cache"))
+    cache.run_expect([0], f"systemctl stop {CACHE_UNIT}")
+    try:
+        for path in ("/", f"/cached/?k={uuid.uuid4().hex}"):
+            status, _, _ = get(f"{site}{path}")
+            assert status == 200, path
+        assert '"cache": false' in get(f"{site}/health/")[2]
+    finally:
+        cache.run_expect([0], f"systemctl start {CACHE_UNIT}")
+    assert wait_for(lambda: '"cache": true' in get(f"{site}/health/")[2], timeout=60), "the cache never came back"
+
+    def served_from_cache() -> bool:
+        # Every Gunicorn worker retries a dead server on its own (after dead_timeout).
+        url = f"{site}/cached/?k={uuid.uuid4().hex}"
+        return all(get(url)[1]["x-rendered-at"] == get(url)[1]["x-rendered-at"] for _ in range(3))
+
+    assert wait_for(served_from_cache, timeout=60), "pages are not cached again"
