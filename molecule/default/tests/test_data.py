@@ -203,6 +203,46 @@ def test_redis_refuses_unauthenticated_clients(cache, port):
     assert "NOAUTH" in out.stdout + out.stderr
 
 
+def remote_db_clients() -> list[tuple[str, str]]:
+    return [
+        (db, client)
+        for db in DBS
+        for client in dict.fromkeys(WEB + WORKERS)
+        if client != db and server(client, "db") == db
+    ]
+
+
+@pytest.mark.parametrize("db", DBS)
+def test_pg_hba_admits_exactly_the_remote_app_hosts(db):
+    expected = {f"{address(instance(c))}/32" for d, c in remote_db_clients() if d == db}
+    rules = psql(
+        instance(db),
+        "SELECT type || ' ' || coalesce(address || '/' || netmask, '') FROM pg_hba_file_rules",
+        database="postgres",
+    ).splitlines()
+    hostssl = {rule.split()[1] for rule in rules if rule.startswith("hostssl")}
+    netmasks = {"255.255.255.255": "32"}
+    assert {a.rsplit("/", 1)[0] + "/" + netmasks.get(a.rsplit("/", 1)[1], "?") for a in hostssl} == expected
+    assert not [rule for rule in rules if rule.startswith("host ")], "a non-TLS host rule"
+
+
+@pytest.mark.parametrize(
+    ("db", "client"), remote_db_clients() or [pytest.param("", "", marks=pytest.mark.skip("all-in-one"))]
+)
+def test_remote_app_hosts_reach_postgresql_over_tls(db, client):
+    """Through pgbouncer and directly (migrations, verify-full): the server sees TLS connections from the host."""
+    host = instance(client)
+    for env_file in ("env", "env-direct"):
+        host.run_expect([0], f"set -a; . /srv/{APP}/shared/{env_file}; psql -X -At \"$DATABASE_URL\" -c 'SELECT 1'")
+    ssl = psql(
+        instance(db),
+        "SELECT DISTINCT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) "  # noqa: S608 - lab values
+        f"WHERE a.usename = '{APP}' AND a.client_addr = '{address(host)}'",
+        database="postgres",
+    )
+    assert ssl == "t"
+
+
 @pytest.mark.parametrize("db", DBS)
 def test_pg_hba_has_no_trust_line(db):
     rules = psql(instance(db), "SELECT auth_method FROM pg_hba_file_rules", database="postgres").split()
