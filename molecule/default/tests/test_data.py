@@ -110,15 +110,25 @@ def test_a_note_is_written_and_read_through_pgbouncer(web):
     assert int(pools[0]["cl_active"]) + int(pools[0].get("cl_idle", 0) or 0) >= 1, pools
 
 
+def django_connection(host, *manage_options: str) -> str:
+    """Where Django's running configuration connects, through the operators' manage wrapper."""
+    code = (
+        "from django.db import connection as c; c.ensure_connection(); "
+        "print(c.settings_dict['HOST'], c.settings_dict['PORT'], c.settings_dict['DISABLE_SERVER_SIDE_CURSORS'])"
+    )
+    out = host.check_output(f'{APP}-manage {" ".join(manage_options)} shell -c "{code}"')
+    return out.splitlines()[-1]  # Django 5.2's shell first says what it auto-imported
+
+
 @pytest.mark.parametrize("web", WEB)
-def test_the_app_reaches_pgbouncer_in_transaction_mode_and_migrates_directly(web):
+def test_the_app_uses_pgbouncer_in_transaction_mode_and_migrations_go_direct(web):
     host = instance(web)
-    env = host.file(f"/srv/{APP}/shared/env").content_string
-    assert f"@127.0.0.1:6432/{APP}" in env
-    assert 'DATABASE_DISABLE_SERVER_SIDE_CURSORS="true"' in env
-    assert "pool_mode = transaction" in host.file("/etc/pgbouncer/pgbouncer.ini").content_string
-    direct = host.file(f"/srv/{APP}/shared/env-direct").content_string
-    assert ":6432" not in direct
+    assert django_connection(host) == "127.0.0.1 6432 True"
+    direct_host, direct_port, direct_cursors_off = django_connection(host, "--direct").split()
+    assert direct_host == ("/var/run/postgresql" if server(web, "db") == web else address(instance(server(web, "db"))))
+    assert (direct_port, direct_cursors_off) == ("5432", "False")
+    config = host.check_output("psql -X -At -F'|' -h /var/run/postgresql -p 6432 -U root pgbouncer -c 'SHOW CONFIG'")
+    assert "pool_mode|transaction" in config
 
 
 @pytest.mark.parametrize("web", WEB)
