@@ -17,7 +17,7 @@ export ANSIBLE_NOCOLOR ?= 1
 # runs every scenario below; `make molecule SCENARIO=name` runs one.
 SCENARIOS   := default multi acme
 SCENARIO    ?= $(SCENARIOS)
-DEBIAN_PACKAGES := python3 python3-venv docker.io debootstrap openssh-client git make
+DEBIAN_PACKAGES := python3 python3-venv docker.io debootstrap openssh-client git make age rsync
 
 APP_VENV    := .cache/appvenv
 

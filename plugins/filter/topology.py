@@ -60,6 +60,57 @@ def stack_addresses(hosts, hostvars, address_var: str = "private_address") -> li
     return [stack_address(h, hostvars, address_var) for h in hosts]
 
 
+def backup_plan(db_host: str, databases, media_hosts, fixtures=None) -> dict:
+    """What the backup host pulls, and the SSH key (one per forced command) for each pull.
+
+    ``sources`` are the archives the backup host makes (its config); ``keys`` the
+    authorized_keys entries of the source hosts, each ``{host, id, command}``: the
+    backup host keeps the private key ``<id>``, the source host forces ``command``
+    (arguments of djangostack-backup-source; ``media-sync`` is rrsync, read-only).
+    """
+    fixtures = fixtures or {}
+    sources: list[dict] = []
+    keys: list[dict] = []
+
+    def key(host: str, purpose: str, command: str) -> str:
+        ident = f"{host}_{purpose}"
+        keys.append({"host": host, "id": ident, "command": command})
+        return ident
+
+    if db_host:
+        for database in databases:
+            sources.append(
+                {
+                    "name": f"{database}-db",
+                    "kind": "postgresql",
+                    "host": db_host,
+                    "database": database,
+                    "key": key(db_host, f"pg-dump-{database}", f"pg-dump {database}"),
+                    "stats_key": key(db_host, f"pg-stats-{database}", f"pg-stats {database}"),
+                    "fixtures": list(fixtures.get(database, [])),
+                }
+            )
+        sources.append(
+            {
+                "name": "globals",
+                "kind": "postgresql-globals",
+                "host": db_host,
+                "key": key(db_host, "pg-globals", "pg-globals"),
+            }
+        )
+    for host in media_hosts:
+        sources.append(
+            {
+                "name": f"{host}-media",
+                "kind": "media",
+                "host": host,
+                "key": key(host, "media", "media-sync"),
+                "manifest_key": key(host, "media-manifest", "media-manifest"),
+            }
+        )
+    return {"sources": sources, "keys": keys}
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -68,4 +119,5 @@ class FilterModule:
             "djangostack_peers": stack_peers,
             "djangostack_address": stack_address,
             "djangostack_addresses": stack_addresses,
+            "djangostack_backup_plan": backup_plan,
         }

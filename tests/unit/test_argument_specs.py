@@ -8,7 +8,7 @@ import pytest
 import yaml
 from conftest import ROLES
 
-TYPES = {"str": str, "int": int, "bool": bool, "list": list, "dict": dict, "path": str}
+TYPES = {"str": str, "int": int, "float": (int, float), "bool": bool, "list": list, "dict": dict, "path": str}
 
 
 def load(path):

@@ -113,3 +113,34 @@ def test_address_is_private_address_or_default_ipv4():
     assert topology.stack_addresses(["web1", "web2"], HOSTVARS) == ["10.0.0.11", "10.0.0.12"]
     with pytest.raises(AnsibleFilterError, match="db1"):
         topology.stack_address("db1", HOSTVARS)
+
+
+def test_backup_plan_pulls_each_database_the_globals_and_each_web_hosts_media():
+    plan = topology.backup_plan("db1", ["app"], ["web1", "web2"], {"app": [{"table": "t", "key": "id"}]})
+    assert [(s["name"], s["kind"], s["host"]) for s in plan["sources"]] == [
+        ("app-db", "postgresql", "db1"),
+        ("globals", "postgresql-globals", "db1"),
+        ("web1-media", "media", "web1"),
+        ("web2-media", "media", "web2"),
+    ]
+    assert plan["sources"][0]["fixtures"] == [{"table": "t", "key": "id"}]
+
+
+def test_backup_plan_has_one_key_per_forced_command():
+    plan = topology.backup_plan("db1", ["app"], ["web1"])
+    assert [(k["host"], k["command"]) for k in plan["keys"]] == [
+        ("db1", "pg-dump app"),
+        ("db1", "pg-stats app"),
+        ("db1", "pg-globals"),
+        ("web1", "media-sync"),
+        ("web1", "media-manifest"),
+    ]
+    assert len({k["id"] for k in plan["keys"]}) == len(plan["keys"])
+    keys = {k["id"] for k in plan["keys"]}
+    for source in plan["sources"]:
+        assert {source[f] for f in ("key", "stats_key", "manifest_key") if f in source} <= keys
+
+
+def test_backup_plan_without_db_host_pulls_media_only():
+    plan = topology.backup_plan("", ["app"], ["web1"])
+    assert [s["kind"] for s in plan["sources"]] == ["media"]
