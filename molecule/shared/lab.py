@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
+import uuid
 from pathlib import Path
 
 import testinfra
@@ -128,3 +130,33 @@ def status_and_headers(output: str) -> tuple[int, dict[str, str]]:
         name, _, value = line.partition(":")
         headers.setdefault(name.strip().lower(), value.strip())
     return status, headers
+
+
+def csrf_session(url: str) -> tuple[str, str]:
+    """GET a form page from the probe, keeping its cookies; returns (cookie jar, CSRF token)."""
+    jar = f"/root/jar-{uuid.uuid4().hex}"
+    page = probe().check_output(f"curl -sS --cacert {PROBE_CA} -c {jar} {url}")
+    return jar, re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+
+
+def post_note(site: str, text: str) -> str:
+    """POST a note through the app's form, as a browser would; returns the page it redirects to."""
+    jar, token = csrf_session(f"{site}/")
+    posted = probe().run(
+        f"curl -sS --cacert {PROBE_CA} -b {jar} -e {site}/ -L "
+        f"--data-urlencode csrfmiddlewaretoken={token} --data-urlencode 'text={text}' {site}/"
+    )
+    assert posted.rc == 0, posted.stderr
+    return posted.stdout
+
+
+def upload(site: str, content: str) -> str:
+    """Upload a file with this content through the app's form; returns the page it redirects to."""
+    jar, token = csrf_session(f"{site}/upload/")
+    probe().run_expect([0], f"printf '%s' '{content}' > {jar}.txt")
+    posted = probe().run(
+        f"curl -sS --cacert {PROBE_CA} -b {jar} -e {site}/upload/ -L "
+        f"-F csrfmiddlewaretoken={token} -F file=@{jar}.txt {site}/upload/"
+    )
+    assert posted.rc == 0, posted.stderr
+    return posted.stdout

@@ -16,13 +16,13 @@ import uuid
 import pytest
 from lab import (
     EPHEMERAL,
-    PROBE_CA,
     PROJECT,
     SCENARIO,
     address,
     group,
     groups,
     instance,
+    post_note,
     probe,
     probe_curl,
     probe_knows_web_names,
@@ -94,15 +94,7 @@ def names():
 def test_a_note_is_written_and_read_through_pgbouncer(web):
     site = f"https://{web_name(web)}"
     text = f"note {uuid.uuid4().hex}"
-    jar = f"/root/jar-{uuid.uuid4().hex}"
-    page = probe().check_output(f"curl -sS --cacert {PROBE_CA} -c {jar} {site}/")
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
-    posted = probe().run(
-        f"curl -sS --cacert {PROBE_CA} -b {jar} -e {site}/ -L "
-        f"--data-urlencode csrfmiddlewaretoken={token} --data-urlencode 'text={text}' {site}/"
-    )
-    assert posted.rc == 0, posted.stderr
-    assert text in posted.stdout  # read back: the page lists the note
+    assert text in post_note(site, text)  # read back: the page lists the note
     db = instance(server(web, "db"))
     assert psql(db, f"SELECT count(*) FROM notes_note WHERE text = '{text}'") == "1"  # noqa: S608 - the test's own uuid
     pools = [p for p in show_pools(instance(web)) if p["database"] == APP and p["user"] == APP]

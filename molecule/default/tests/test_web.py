@@ -8,7 +8,7 @@ import subprocess
 import uuid
 
 import pytest
-from lab import EPHEMERAL, PROBE_CA, probe, probe_curl, probe_knows_web_names, status_and_headers, web_name
+from lab import EPHEMERAL, PROBE_CA, probe, probe_curl, probe_knows_web_names, status_and_headers, upload, web_name
 
 APP = "sample"
 
@@ -78,16 +78,7 @@ def test_static_file_served_by_nginx_with_cache_headers(host, site):
 
 def test_uploaded_file_is_served_from_media(site):
     content = f"uploaded {uuid.uuid4().hex}"
-    jar = f"/root/jar-{uuid.uuid4().hex}"
-    page = probe().check_output(f"curl -sS --cacert {PROBE_CA} -c {jar} {site}/upload/")
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
-    probe().run_expect([0], f"printf '%s' '{content}' > {jar}.txt")
-    posted = probe().run(
-        f"curl -sS --cacert {PROBE_CA} -b {jar} -e {site}/upload/ -L "
-        f"-F csrfmiddlewaretoken={token} -F file=@{jar}.txt {site}/upload/"
-    )
-    assert posted.rc == 0, posted.stderr
-    url = re.search(r'id="file-url" href="([^"]+)"', posted.stdout).group(1)
+    url = re.search(r'id="file-url" href="([^"]+)"', upload(site, content)).group(1)
     assert url.startswith("/media/")
     status, headers, body = get(f"{site}{url}")
     assert status == 200

@@ -21,14 +21,15 @@ from pathlib import Path
 import pytest
 from lab import (
     EPHEMERAL,
-    PROBE_CA,
     PROJECT,
     address,
     ansible_playbook,
     group,
     instance,
+    post_note,
     probe,
     probe_knows_web_names,
+    upload,
     web_name,
 )
 
@@ -86,41 +87,15 @@ def pull_ssh(key: str, target: str, *args: str, command: str = "") -> str:
     return f"ssh {options} {' '.join(args)} {PULL_USER}@{address(instance(target))} {command}"
 
 
-def post_note(text: str) -> None:
-    site = f"https://{web_name(WEB)}"
-    jar = f"/root/jar-{uuid.uuid4().hex}"
-    page = probe().check_output(f"curl -sS --cacert {PROBE_CA} -c {jar} {site}/")
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
-    posted = probe().run(
-        f"curl -sS --cacert {PROBE_CA} -b {jar} -e {site}/ -L "
-        f"--data-urlencode csrfmiddlewaretoken={token} --data-urlencode 'text={text}' {site}/"
-    )
-    assert posted.rc == 0, posted.stderr
-    assert text in posted.stdout
-
-
-def upload(content: str) -> str:
-    """Upload a file through the app; returns its path under the media directory."""
-    site = f"https://{web_name(WEB)}"
-    jar = f"/root/jar-{uuid.uuid4().hex}"
-    page = probe().check_output(f"curl -sS --cacert {PROBE_CA} -c {jar} {site}/upload/")
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
-    probe().run_expect([0], f"printf '%s' '{content}' > {jar}.txt")
-    posted = probe().run(
-        f"curl -sS --cacert {PROBE_CA} -b {jar} -e {site}/upload/ -L "
-        f"-F csrfmiddlewaretoken={token} -F file=@{jar}.txt {site}/upload/"
-    )
-    assert posted.rc == 0, posted.stderr
-    return re.search(r'id="file-url" href="/media/([^"]+)"', posted.stdout).group(1)
-
-
 @pytest.fixture(scope="module")
 def made():
     """A note and an uploaded file made through the app, then one backup of everything."""
     probe_knows_web_names()
+    site = f"https://{web_name(WEB)}"
     note = f"backup note {uuid.uuid4().hex}"
-    post_note(note)
-    media = upload(f"backup upload {uuid.uuid4().hex}")
+    assert note in post_note(site, note)
+    page = upload(site, f"backup upload {uuid.uuid4().hex}")
+    media = re.search(r'id="file-url" href="/media/([^"]+)"', page).group(1)
     run_backup()
     return {"note": note, "media": media}
 
