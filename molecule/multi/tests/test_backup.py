@@ -225,6 +225,30 @@ def test_the_dump_key_gets_no_tty(made):
     assert "PTY allocation request failed" in result.stderr
 
 
+def test_a_stolen_pull_key_is_refused_from_anywhere_but_the_backup_host(made, workdir):
+    """authorized_keys from=: the same private key, used from the probe, logs in nowhere."""
+    key = fetch(f"{KEYS}/{DB}_pg-dump-{APP}", workdir)
+    subprocess.run(["docker", "cp", str(key), f"{probe().backend.name}:/root/stolen"], check=True)
+    probe().run_expect([0], "chmod 600 /root/stolen")
+    result = probe().run(
+        "ssh -F none -o BatchMode=yes -o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"
+        f" -i /root/stolen {PULL_USER}@{address(instance(DB))} | head -c 5"
+    )
+    assert result.stdout == ""
+    assert "Permission denied" in result.stderr
+
+
+def test_the_dump_role_reads_but_cannot_write(made):
+    db = instance(DB)
+    psql = f"runuser -u {PULL_USER} -- psql -X -At -d {APP} -c %s"
+    assert int(db.check_output(psql, "SELECT count(*) FROM notes_note")) >= 1
+    refused = db.run(psql, "INSERT INTO notes_note (text, source, created_at) VALUES ('x', 'web', now())")
+    assert refused.rc != 0
+    assert "permission denied" in refused.stderr
+    privileged = "SELECT rolsuper OR rolcreaterole OR rolcreatedb FROM pg_roles WHERE rolname = current_user"
+    assert db.check_output(psql, privileged) == "f"
+
+
 @pytest.mark.parametrize(
     "attempt",
     [
