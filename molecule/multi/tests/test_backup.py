@@ -381,3 +381,24 @@ def test_a_new_recipient_takes_effect_on_the_next_backup(made, workdir):
     finally:
         restored = ansible_playbook(str(PROJECT / "playbooks/backup.yml"), "--tags", "backup")
         assert restored.returncode == 0, restored.stdout[-3000:]
+
+
+def test_the_weekly_drill_timer_on_a_dedicated_drill_host(made):
+    """backup_drill_timer stores the drill identity and drills by timer; turned off, the identity is gone."""
+    backup = backup_host()
+    try:
+        on = ansible_playbook(
+            str(PROJECT / "playbooks/backup.yml"), "--tags", "backup", "-e", '{"backup_drill_timer": true}'
+        )
+        assert on.returncode == 0, on.stdout[-3000:]
+        assert backup.service("djangostack-backup-drill.timer").is_running
+        assert backup.file("/etc/djangostack-backup/drill-identity.txt").mode == 0o600
+        drilled = backup.run("systemctl start djangostack-backup-drill.service")
+        assert drilled.rc == 0, backup.check_output("journalctl -u djangostack-backup-drill.service -n 30 --no-pager")
+        report = json.loads(backup.check_output("cat /var/lib/djangostack-backup/work/drill-report.json"))
+        assert report["ok"] is True
+    finally:
+        off = ansible_playbook(str(PROJECT / "playbooks/backup.yml"), "--tags", "backup")
+        assert off.returncode == 0, off.stdout[-3000:]
+    assert not backup.file("/etc/djangostack-backup/drill-identity.txt").exists
+    assert not backup.service("djangostack-backup-drill.timer").is_running
