@@ -362,7 +362,7 @@ def test_a_new_recipient_takes_effect_on_the_next_backup(made, workdir):
     identity = workdir / "new-recipient.txt"
     subprocess.run(["age-keygen", "-o", str(identity)], check=True, capture_output=True)
     recipient = subprocess.run(["age-keygen", "-y", str(identity)], check=True, capture_output=True, text=True)
-    old = fetch(newest(DB_SOURCE), workdir / "old" if (workdir / "old").mkdir() is None else workdir)
+    old = fetch(newest(DB_SOURCE), workdir)
     lab = [
         subprocess.run(
             ["age-keygen", "-y", str(EPHEMERAL / f"age-{k}.txt")], check=True, capture_output=True, text=True
