@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import importlib.machinery
-import importlib.util
 import json
 import os
 import re
@@ -13,19 +11,10 @@ import subprocess
 import time
 
 import pytest
-from conftest import ROOT
+from conftest import load_source
 
-
-def load(path, name):
-    loader = importlib.machinery.SourceFileLoader(name, str(ROOT / path))
-    spec = importlib.util.spec_from_loader(name, loader)
-    module = importlib.util.module_from_spec(spec)
-    loader.exec_module(module)
-    return module
-
-
-backup = load("roles/backup/files/djangostack-backup", "djangostack_backup")
-source = load("roles/backup_source/files/djangostack-backup-source", "djangostack_backup_source")
+backup = load_source("roles/backup/files/djangostack-backup", "djangostack_backup")
+source = load_source("roles/backup_source/files/djangostack-backup-source", "djangostack_backup_source")
 
 UTC = dt.UTC
 GFS = {"hourly": 0, "daily": 7, "weekly": 4, "monthly": 6, "yearly": 0}

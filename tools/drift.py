@@ -1,0 +1,303 @@
+#!/usr/bin/env python3
+"""Drift report for djangostack: what differs between an inventory's hosts and the desired state.
+
+Runs the whole stack (drift.yml: site.yml behind a guard) with --check --diff, so
+nothing is changed, and reports per host and per role which tasks would change
+something. Ansible's own output, diffs included, streams through unchanged; a short
+summary follows it, and the report is written as JSON (by default to
+.cache/drift/<inventory directory name>.json in the repository, replaced atomically).
+
+    drift.py -i inventories/production
+    drift.py -i inventories/production --limit web1 --json /srv/reports/drift.json
+    drift.py -i inventories/staging -- --vault-password-file ~/.vault-staging
+
+Arguments after `--` go to ansible-playbook unchanged. `make drift
+INVENTORY=inventories/production [LIMIT=web1]` runs this.
+
+Exit status:
+    0  in sync: every host checked, nothing would change
+    1  drifted: at least one task would change something, and nothing failed
+    2  error: ansible-playbook exited non-zero, a task failed, a host was
+       unreachable, no host was checked, or the run left no report
+       (check.json of the djangostack_report callback); also for bad arguments
+  130  interrupted (Ctrl-C): no report is written
+
+The JSON report:
+    {"inventory": "inventories/production", "limit": null, "generated": "2026-11-25T07:00:00Z",
+     "ansible_rc": 0, "status": "in-sync" | "drifted" | "error", "errors": ["why status is error", ...],
+     "in_sync": ["db1", "web2"],
+     "drifted": {"web1": {"ssh": [{"task": "...", "action": "...", "play": "...", "diff_text": "..."}]}},
+     "failed": {"web1": [{"role": "ssh", "task": "...", "msg": "..."}]},
+     "unreachable": ["db2"]}
+A task of a play itself (no role) is listed under "(play)". Diff texts come from the
+djangostack_report callback: without colours, at most 20000 characters, and
+"(no_log: hidden)" for no_log tasks. The file may hold configuration excerpts: it is
+created readable by its owner only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PLAYBOOK = ROOT / "drift.yml"
+CALLBACK = "djangostack_report"
+# drift.yml's first play (on localhost) only checks --check/--diff: a host that ran
+# nothing else is not one of the inventory's hosts, it is left out of the report.
+GUARD_PLAY = "Drift report - refuse to run without --check --diff"
+NO_ROLE = "(play)"
+EXIT_IN_SYNC, EXIT_DRIFTED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def utc_now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def build_report(
+    check: dict | None,
+    *,
+    inventory: str,
+    limit: str | None = None,
+    ansible_rc: int = 0,
+    generated: str | None = None,
+    ignore_plays: tuple[str, ...] = (GUARD_PLAY,),
+) -> dict:
+    """The drift report of a check-mode run, from the callback's check.json (None: there was none)."""
+    errors: list[str] = []
+    if ansible_rc != 0:
+        errors.append(f"ansible-playbook exited {ansible_rc}")
+    if check is None:
+        errors.append("the run left no check.json (djangostack_report callback not loaded, or ansible stopped early)")
+    elif not check.get("check_mode"):
+        errors.append("the run was not in check mode")
+
+    hosts = {
+        name: data
+        for name, data in ((check or {}).get("hosts") or {}).items()
+        if not (data.get("plays") and set(data["plays"]) <= set(ignore_plays))
+    }
+    drifted: dict[str, dict[str, list[dict]]] = {}
+    failed: dict[str, list[dict]] = {}
+    unreachable: list[str] = []
+    in_sync: list[str] = []
+    for name in sorted(hosts):
+        data = hosts[name]
+        for entry in data.get("changed") or []:
+            role = entry.get("role") or NO_ROLE
+            drifted.setdefault(name, {}).setdefault(role, []).append(
+                {
+                    "task": entry.get("task"),
+                    "action": entry.get("action"),
+                    "play": entry.get("play"),
+                    "diff_text": entry.get("diff_text", ""),
+                }
+            )
+        for entry in data.get("failed") or []:
+            failed.setdefault(name, []).append(
+                {"role": entry.get("role") or NO_ROLE, "task": entry.get("task"), "msg": entry.get("msg", "")}
+            )
+        if data.get("unreachable"):
+            unreachable.append(name)
+        if name not in drifted and name not in failed and not data.get("unreachable"):
+            in_sync.append(name)
+
+    if failed:
+        errors.append(f"tasks failed on {len(failed)} host(s)")
+    if unreachable:
+        errors.append(f"{len(unreachable)} host(s) unreachable")
+    if not hosts and check is not None:
+        errors.append("no host was checked")
+    status = "error" if errors else "drifted" if drifted else "in-sync"
+    return {
+        "inventory": inventory,
+        "limit": limit,
+        "generated": generated or utc_now(),
+        "ansible_rc": ansible_rc,
+        "status": status,
+        "errors": errors,
+        "in_sync": in_sync,
+        "drifted": drifted,
+        "failed": failed,
+        "unreachable": unreachable,
+    }
+
+
+def exit_code(report: dict) -> int:
+    return {"in-sync": EXIT_IN_SYNC, "drifted": EXIT_DRIFTED}.get(report["status"], EXIT_ERROR)
+
+
+def _hosts(n: int) -> str:
+    return f"{n} host" if n == 1 else f"{n} hosts"
+
+
+def _one_line(text: str, width: int = 160) -> str:
+    line = " ".join(str(text).split())
+    return line if len(line) <= width else line[: width - 3] + "..."
+
+
+def render_summary(report: dict, json_path: str | None = None) -> str:
+    """The few lines printed after ansible's output."""
+    head = f"DRIFT REPORT  inventory: {report['inventory']}"
+    if report.get("limit"):
+        head += f"   limit: {report['limit']}"
+    lines = [f"{head}   {report['generated']}"]
+    in_sync = report["in_sync"]
+    lines.append(f"in sync: {_hosts(len(in_sync))} ({', '.join(in_sync)})" if in_sync else "in sync: none")
+    drifted = report["drifted"]
+    lines.append(f"drifted: {_hosts(len(drifted))}" if drifted else "drifted: none")
+    for host in sorted(drifted):
+        lines.append(f"  {host}")
+        for role, entries in drifted[host].items():
+            lines.append(f"    {role}")
+            # Ansible names a role's task "<role> : <name>": the role is the heading already.
+            lines.extend(f"      {str(e['task']).removeprefix(f'{role} : ')}" for e in entries)
+    failed = report["failed"]
+    unreachable = report["unreachable"]
+    unreachable_text = f"{_hosts(len(unreachable))} ({', '.join(unreachable)})" if unreachable else "none"
+    if failed:
+        lines.append(f"failed: {_hosts(len(failed))}")
+        for host in sorted(failed):
+            lines.append(f"  {host}")
+            for entry in failed[host]:
+                lines.append(f"    {entry['role']}: {entry['task']}: {_one_line(entry['msg'])}")
+        lines.append(f"unreachable: {unreachable_text}")
+    else:
+        lines.append(f"failed: none    unreachable: {unreachable_text}")
+    status = report["status"]
+    if report.get("errors"):
+        status += f" ({'; '.join(report['errors'])})"
+    lines.append(f"status: {status}")
+    if json_path:
+        lines.append(f"JSON: {json_path}")
+    return "\n".join(lines) + "\n"
+
+
+def inventory_name(inventory: str) -> str:
+    """The name of the default JSON file: the inventory's directory (inventories/production -> production)."""
+    path = Path(resolve(inventory))
+    if path.is_dir():
+        name = path.name
+    elif path.is_file():
+        name = path.parent.name
+    else:
+        name = inventory
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_.") or "inventory"
+
+
+def resolve(path: str) -> str:
+    """An existing path made absolute (ansible runs in the repository): relative to the caller's directory
+    first, then to the repository. Anything else (a host list such as `web1,web2,`) as it is."""
+    for candidate in (Path(path), ROOT / path):
+        if candidate.exists():
+            return str(candidate.resolve())
+    return path
+
+
+def ansible_env(report_dir: str, environ: dict[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ if environ is None else environ)
+    enabled = [c.strip() for c in env.get("ANSIBLE_CALLBACKS_ENABLED", "").split(",") if c.strip()]
+    if CALLBACK not in enabled:
+        enabled.append(CALLBACK)
+    env["ANSIBLE_CALLBACKS_ENABLED"] = ",".join(enabled)
+    env.setdefault("ANSIBLE_CALLBACK_PLUGINS", str(ROOT / "plugins" / "callback"))
+    env.setdefault("ANSIBLE_FILTER_PLUGINS", str(ROOT / "plugins" / "filter"))
+    env.setdefault("ANSIBLE_ROLES_PATH", str(ROOT / "roles"))
+    env["DJANGOSTACK_REPORT_DIR"] = report_dir
+    return env
+
+
+def write_json(path: Path, report: dict) -> None:
+    """Replace `path` atomically: a reader sees the old report or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(report, handle, indent=2, sort_keys=True)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def display_path(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
+    extra: list[str] = []
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, extra = argv[:cut], argv[cut + 1 :]
+    parser = argparse.ArgumentParser(
+        prog="drift.py",
+        usage="%(prog)s [-h] -i INVENTORY [--limit PATTERN] [--json PATH] [--playbook PATH] [-- ANSIBLE_ARGS ...]",
+        description="Check-mode, diff-mode run of the whole stack against an inventory: changes nothing, "
+        "reports per host and role what differs from the desired state.",
+        epilog="Arguments after -- are passed to ansible-playbook. Exit status: 0 in sync; 1 drifted (and "
+        "nothing failed); 2 error (ansible-playbook exited non-zero, a task failed, a host was unreachable, "
+        "no host was checked, or no check.json; also bad arguments); 130 interrupted.",
+    )
+    parser.add_argument("-i", "--inventory", required=True, help="inventory (directory, file or host list)")
+    parser.add_argument("--limit", metavar="PATTERN", help="host pattern, as ansible-playbook --limit")
+    parser.add_argument(
+        "--json",
+        type=Path,
+        metavar="PATH",
+        help="where to write the JSON report (default: <repo>/.cache/drift/<inventory name>.json)",
+    )
+    parser.add_argument(
+        "--playbook", type=Path, metavar="PATH", default=PLAYBOOK, help="playbook to run (default: <repo>/drift.yml)"
+    )
+    return parser.parse_args(argv), extra
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, extra = parse_args(sys.argv[1:] if argv is None else argv)
+    json_path = (args.json or ROOT / ".cache" / "drift" / f"{inventory_name(args.inventory)}.json").resolve()
+    playbook = args.playbook.resolve()
+    cmd = ["ansible-playbook", "-i", resolve(args.inventory), str(playbook), "--check", "--diff"]
+    if args.limit:
+        cmd += ["--limit", args.limit]
+    cmd += extra
+
+    with tempfile.TemporaryDirectory(prefix="djangostack-drift-") as report_dir:
+        try:
+            proc = subprocess.Popen(cmd, cwd=ROOT, env=ansible_env(report_dir))
+        except FileNotFoundError:
+            print("drift.py: ansible-playbook is not on PATH (make venv; put .venv/bin first)", file=sys.stderr)
+            return EXIT_ERROR
+        try:
+            rc = proc.wait()
+        except KeyboardInterrupt:
+            proc.wait()
+            print("\ndrift.py: interrupted, no report written", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        check_file = Path(report_dir) / "check.json"
+        try:
+            check = json.loads(check_file.read_text())
+        except (OSError, ValueError):
+            check = None
+
+    report = build_report(check, inventory=args.inventory, limit=args.limit, ansible_rc=rc)
+    write_json(json_path, report)
+    sys.stdout.flush()
+    print("\n" + render_summary(report, display_path(json_path)), end="", flush=True)
+    return exit_code(report)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
