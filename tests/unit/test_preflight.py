@@ -13,7 +13,8 @@ import subprocess
 import pytest
 from conftest import ROOT
 
-KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHn2ILlU0rN3a7G6fY3E9jV8m0kq9N5v7e1Qy0T8b0ZS"
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICCKBz4V+3cbhCF5hPzUQvcZkcTbr+Pb8lJdgOSdwzTX unit"
+EXAMPLE_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHn2ILlU0rN3a7G6fY3E9jV8m0kq9N5v7e1Qy0T8b0ZS ops@example"
 GOOD_ADMIN = {"name": "ops", "ssh_keys": [KEY]}
 
 
@@ -58,8 +59,17 @@ def failure(result: subprocess.CompletedProcess) -> str:
 
 
 def test_good_inventory_passes():
-    result = preflight({})
+    result = preflight({"vault_django_secret_key": "a-real-secret-0123456789"})
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_example_values_are_refused_only_in_production():
+    example = {
+        "vault_django_secret_key": "CHANGE_ME",
+        "common_admin_users": [{"name": "ops", "ssh_keys": [EXAMPLE_KEY]}],
+    }
+    assert preflight({**example, "stack_environment": "staging"}).returncode == 0
+    assert preflight(example).returncode != 0
 
 
 @pytest.mark.parametrize(
@@ -74,7 +84,12 @@ def test_good_inventory_passes():
         ({"common_admin_users": [{**GOOD_ADMIN, "sudo": "password"}]}, "password_hash"),
         ({"firewall_rules": [{"name": "x", "ports": [8080], "sources": ["10.0.0.300/24"]}]}, "10.0.0.300/24"),
         ({"firewall_rules": [{"name": "a", "ports": [22]}]}, "port collision"),
+        ({"firewall_rules": [{"name": "a", "ports": [70000]}]}, "ports are 1-65535"),
         ({"common_timezone": "Mars/Olympus Mons"}, "common_timezone"),
+        ({"vault_django_secret_key": "CHANGE_ME"}, "vault_django_secret_key"),
+        ({"vault_redis_admin_password": ""}, "vault_redis_admin_password"),
+        ({"common_admin_users": [{"name": "ops", "ssh_keys": [EXAMPLE_KEY]}]}, "the example key"),
+        ({"stack_environment": "prod"}, "stack_environment"),
         ({"ssh_allow_groups": ["wheel"]}, "ssh_allow_groups"),
     ],
     ids=lambda v: v if isinstance(v, str) else None,
@@ -103,8 +118,11 @@ def test_good_web_inventory_passes(web_inventory):
     [
         ({"nginx_tls_source": "letsencrypt"}, "nginx_tls_source"),
         ({"nginx_tls_source": "provided"}, "nginx_tls_certificate"),
+        ({"nginx_tls_source": "acme"}, "nginx_acme_email"),
+        ({"nginx_tls_source": "acme", "nginx_acme_email": "ops at example"}, "nginx_acme_email"),
         ({"nginx_server_names": ["app example com"]}, "nginx_server_names"),
         ({"nginx_restricted_allow": ["everyone"]}, "nginx_restricted_allow"),
+        ({"nginx_restricted_allow": ["10.0.0.300/24"]}, "not valid: 10.0.0.300/24"),
         ({"nginx_static_url": "/static"}, "nginx_static_url"),
         ({"firewall_rules": [{"name": "alt-https", "ports": [443]}]}, "port collision"),
         ({"gunicorn_workers": "many"}, "gunicorn_workers"),
@@ -120,3 +138,11 @@ def test_bad_web_inventory_fails_naming_the_variable(web_inventory, extra, named
     result = preflight({**WEB, **extra}, web_inventory)
     assert result.returncode != 0
     assert named in failure(result), failure(result)[-3000:]
+
+
+def test_a_declared_db_group_without_a_host_is_refused(tmp_path):
+    path = tmp_path / "hosts.yml"
+    path.write_text("web:\n  hosts:\n    preflight-host:\ndb:\n  hosts: {}\n")
+    result = preflight(WEB, str(path))
+    assert result.returncode != 0
+    assert "group db is declared but has no host" in failure(result), failure(result)[-3000:]
