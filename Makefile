@@ -14,14 +14,19 @@ export ANSIBLE_FORCE_COLOR ?= 0
 export PY_COLORS ?= 0
 export ANSIBLE_NOCOLOR ?= 1
 # The shared molecule settings live in .config/molecule/config.yml. `make test`
-# runs every scenario below; `make molecule SCENARIO=name` runs one.
-SCENARIOS   := default multi acme
-SCENARIO    ?= $(SCENARIOS)
+# runs every scenario in two lanes side by side (tools/suite.py): `default` in
+# one, `multi` then `acme` in the other. `make molecule SCENARIO=name` runs one
+# (several names: one after the other).
+LANES       := default multi+acme
+SCENARIO    ?=
+space       := $(subst ,, )
 DEBIAN_PACKAGES := python3 python3-venv docker.io debootstrap openssh-client git make age rsync
 
 APP_VENV    := .cache/appvenv
+# `make drift` checks this inventory (LIMIT=pattern narrows it to some hosts).
+INVENTORY   ?= inventories/staging
 
-.PHONY: help deps venv engine images lint unit app-test molecule test demo demo-clean clean
+.PHONY: help deps venv engine images lint unit app-test molecule test demo demo-clean drift clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -73,11 +78,8 @@ app-test: deps $(APP_VENV)/.installed ## the sample Django project's own tests (
 	cd /tmp && DJANGO_SECRET_KEY=test-only DATABASE_URL=sqlite:///$(CURDIR)/.cache/app-test.sqlite3 \
 	  $(CURDIR)/$(APP_VENV)/bin/sample-manage test sample.notes
 
-molecule: venv images ## molecule test of every scenario, or SCENARIO=name
-	@for s in $(SCENARIO); do \
-	  echo "==> molecule test -s $$s"; \
-	  molecule test -s $$s; \
-	done
+molecule: venv images ## molecule test of every scenario (two lanes at once), or SCENARIO=name
+	@$(PY) tools/suite.py $(if $(strip $(SCENARIO)),$(subst $(space),+,$(strip $(SCENARIO))),$(LANES))
 
 test: lint unit molecule ## the whole suite: lint, unit tests, every molecule scenario
 	@echo "==> all tests passed"
@@ -89,6 +91,9 @@ demo: venv images ## start the container lab and converge the stack into it
 
 demo-clean: venv ## remove the demo lab
 	molecule destroy -s demo
+
+drift: venv ## check-mode diff of an inventory against its hosts; exit 1 on drift
+	$(PY) tools/drift.py -i '$(INVENTORY)' $(if $(LIMIT),--limit '$(LIMIT)',)
 
 clean: ## remove the virtualenv and caches (images are kept; see `docker image ls djangostack/*`)
 	rm -rf $(VENV) .cache .pytest_cache .ruff_cache

@@ -62,12 +62,14 @@ def probe_ssh(target: str, user: str, command: str = "true", extra: str = "", po
     return probe().run(f"ssh {SSH_OPTS} -i {PROBE_KEY} -p {port} {extra} {user}@{target} {command}")
 
 
-def ansible_playbook(*args: str, timeout: int = 900) -> subprocess.CompletedProcess:
-    """Run ansible-playbook against the scenario's inventory, as molecule does."""
-    env = dict(os.environ, ANSIBLE_ROLES_PATH=str(PROJECT / "roles"), ANSIBLE_NOCOLOR="1")
+def ansible_playbook(
+    *args: str, timeout: int = 900, inventory: str | None = INVENTORY, env: dict | None = None
+) -> subprocess.CompletedProcess:
+    """Run ansible-playbook against the scenario's inventory (or, with inventory=None, the -i in args)."""
+    env = dict(env or os.environ, ANSIBLE_ROLES_PATH=str(PROJECT / "roles"), ANSIBLE_NOCOLOR="1")
     env.pop("DJANGOSTACK_REPORT_DIR", None)
     return subprocess.run(
-        ["ansible-playbook", "-i", INVENTORY, *args],
+        ["ansible-playbook", *(["-i", inventory] if inventory else []), *args],
         capture_output=True,
         text=True,
         env=env,
@@ -160,3 +162,23 @@ def upload(site: str, content: str) -> str:
     )
     assert posted.rc == 0, posted.stderr
     return posted.stdout
+
+
+def save_score(name: str, line: str) -> None:
+    """Print a suite's score and keep it for `make test` to print at the end (.cache/scores/)."""
+    print(f"\nSCORE {line}")
+    scores = PROJECT / ".cache" / "scores"
+    scores.mkdir(parents=True, exist_ok=True)
+    (scores / f"{name}.txt").write_text(line + "\n")
+
+
+def fingerprint(name: str) -> str:
+    """A digest of what a converge could change on an instance: the content of every file under /etc,
+    /srv and /usr/local changed since the image was made (media excepted), every path's mode and
+    owner there, the packages, the running units and the firewall ruleset."""
+    return instance(name).check_output(
+        "{ find /etc /srv /usr/local -xdev -type f -newer /etc/hostname ! -path '/srv/*/media/*' -print0"
+        " | sort -z | xargs -0 sha256sum; find /etc /srv /usr/local -xdev -printf '%p %m %u %g\\n' | sort;"
+        " dpkg-query -W; systemctl list-units --no-legend --state=running --plain | awk '{print $1}';"
+        " nft -s -t list ruleset; } 2>&1 | sha256sum"
+    )

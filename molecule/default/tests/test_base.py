@@ -1,18 +1,13 @@
-"""common: sudo validation, check mode, journald, sysctl, packages, time."""
+"""common: sudo validation, journald, sysctl, packages, time."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
-from lab import EPHEMERAL, PROJECT, ansible_playbook, assert_check_made_no_changes
+from lab import EPHEMERAL, PROJECT, ansible_playbook
 
 SUDOERS = "/etc/sudoers.d/50-djangostack-admins"
-
-
-def test_converged_hosts_report_zero_changes_under_check():
-    """The molecule `check` step (converge --check --diff) changed nothing on any host."""
-    assert_check_made_no_changes()
 
 
 def test_sudoers_mistake_is_rejected_and_old_file_stays(host):

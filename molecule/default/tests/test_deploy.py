@@ -23,6 +23,7 @@ from lab import (
 )
 
 APP = "sample"
+APP_PLAY = "App - pgbouncer, nginx, Gunicorn, the Django release and Celery"
 
 pytestmark = pytest.mark.usefixtures("names")
 
@@ -80,6 +81,8 @@ def test_deploy_and_rollback_under_load_drop_no_request():
         time.sleep(3)
         deploy = ansible_playbook(str(PROJECT / "deploy.yml"), "-e", "django_release=2")
         assert deploy.returncode == 0, deploy.stdout[-4000:]
+        # Rolling: one batch (the app play) per host.
+        assert deploy.stdout.count(f"PLAY [{APP_PLAY}]") == len(names)
         assert {served_release(name) for name in names} == {"2"}
         time.sleep(2)
         rollback = ansible_playbook(str(PROJECT / "rollback.yml"))
@@ -162,3 +165,19 @@ def test_broken_nginx_value_fails_at_validation_and_nginx_keeps_serving():
     assert host.file("/etc/nginx/nginx.conf").sha256sum == before
     assert host.check_output("systemctl show -p MainPID --value nginx") == pid
     assert served_release(name) == "1"
+
+
+def test_a_rolling_deploy_stops_at_the_failed_batch_and_leaves_the_next_hosts_untouched():
+    first, second = lab_hosts()
+    result = ansible_playbook(
+        str(PROJECT / "deploy.yml"),
+        "-e",
+        json.dumps({"django_release": "4-unhealthy", "django_health_path": "/no-such-health-check/"}),
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "Release 4-unhealthy failed its health check" in output
+    assert output.count(f"PLAY [{APP_PLAY}]") == 1, "a second batch started"
+    assert (current_release(first), served_release(first)) == ("1", "1")
+    assert not instance(second).file(f"/srv/{APP}/releases/4-unhealthy").exists
+    assert (current_release(second), served_release(second)) == ("1", "1")

@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+"""Run the molecule scenarios in lanes, side by side, then print their logs and the suite's scores.
+
+    suite.py LANE [LANE ...]      a lane is one scenario or several joined by '+', run in order
+
+    suite.py default multi+acme   `default` beside `multi` then `acme` (what `make test` runs)
+    suite.py default              one scenario
+
+The lab waits on apt, systemd and the network far more than on the CPU, so two lanes
+finish much sooner than one. Each scenario's output goes to .cache/logs/molecule-<name>.log
+and is printed whole once every lane is done (in the order given), followed by the
+scores the suites saved in .cache/scores/ (the drift and bad-input suites). A failed
+scenario ends its lane; the other lanes finish. Exit status 1 when any scenario failed.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+LOGS = ROOT / ".cache" / "logs"
+SCORES = ROOT / ".cache" / "scores"
+HEARTBEAT = 300  # seconds between "still running" lines, so a CI log never looks stuck
+
+
+def minutes(seconds: float) -> str:
+    return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
+
+
+class Lane(threading.Thread):
+    def __init__(self, scenarios: list[str], results: dict, running: dict) -> None:
+        super().__init__(daemon=True)
+        self.scenarios = scenarios
+        self.results = results
+        self.running = running
+
+    def run(self) -> None:
+        for scenario in self.scenarios:
+            start = time.monotonic()
+            self.running[scenario] = start
+            print(f"==> molecule test -s {scenario}: started", flush=True)
+            with (LOGS / f"molecule-{scenario}.log").open("w") as log:
+                code = subprocess.call(
+                    ["molecule", "test", "-s", scenario], stdout=log, stderr=subprocess.STDOUT, cwd=ROOT
+                )
+            del self.running[scenario]
+            self.results[scenario] = (code, time.monotonic() - start)
+            verdict = "passed" if code == 0 else f"FAILED (exit {code})"
+            print(f"==> molecule test -s {scenario}: {verdict} in {minutes(time.monotonic() - start)}", flush=True)
+            if code != 0:
+                return
+
+
+def main(lanes: list[str]) -> int:
+    if not lanes or any(not part for lane in lanes for part in lane.split("+")):
+        sys.exit(__doc__)
+    LOGS.mkdir(parents=True, exist_ok=True)
+    for old in SCORES.glob("*.txt"):
+        old.unlink()
+    order = [scenario for lane in lanes for scenario in lane.split("+")]
+    results: dict[str, tuple[int, float]] = {}
+    running: dict[str, float] = {}
+    threads = [Lane(lane.split("+"), results, running) for lane in lanes]
+    for thread in threads:
+        thread.start()
+    while any(thread.is_alive() for thread in threads):
+        for thread in threads:
+            thread.join(timeout=HEARTBEAT / len(threads))
+        if running:
+            now = time.monotonic()
+            busy = ", ".join(f"{s} ({minutes(now - t)})" for s, t in sorted(running.items()))
+            print(f"... still running: {busy}", flush=True)
+    for scenario in order:
+        log = LOGS / f"molecule-{scenario}.log"
+        if log.exists() and scenario in results:
+            print(f"\n==> log of molecule test -s {scenario}\n", flush=True)
+            sys.stdout.write(log.read_text(errors="replace"))
+    print("\n==> molecule scenarios")
+    for scenario in order:
+        code, took = results.get(scenario, (None, 0.0))
+        state = "not run (its lane stopped)" if code is None else ("passed" if code == 0 else f"FAILED (exit {code})")
+        print(f"  {scenario:10} {state:28} {minutes(took) if code is not None else ''}")
+    scores = sorted(SCORES.glob("*.txt"))
+    if scores:
+        print("\n==> scores")
+        for score in scores:
+            print(f"  {score.read_text().strip()}")
+    return 0 if len(results) == len(order) and all(code == 0 for code, _ in results.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
