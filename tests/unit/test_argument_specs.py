@@ -66,3 +66,30 @@ def test_internal_vars_are_double_underscore_prefixed(role):
 def test_preflight_entry_point_has_the_same_spec(role):
     specs = load(role / "meta" / "argument_specs.yml")["argument_specs"]
     assert specs["preflight"] == specs["main"]
+
+
+def spec_gaps(options: dict, prefix: str = "") -> list[str]:
+    """Options without a type or description, lists without an element type, lists of dicts
+    without the dicts' options (so an unknown or mistyped key fails before any host changes)."""
+    gaps = []
+    for name, spec in options.items():
+        path = prefix + name
+        if "type" not in spec or "description" not in spec:
+            gaps.append(f"{path}: type and description")
+        if spec.get("type") == "list" and "elements" not in spec:
+            gaps.append(f"{path}: elements")
+        if spec.get("elements") == "dict" and "options" not in spec:
+            gaps.append(f"{path}: options of its elements")
+        gaps += spec_gaps(spec.get("options", {}), f"{path}.")
+    return gaps
+
+
+@pytest.mark.parametrize("role", ROLES, ids=lambda p: p.name)
+def test_every_option_is_fully_specified(role):
+    options = load(role / "meta" / "argument_specs.yml")["argument_specs"]["main"]["options"]
+    assert spec_gaps(options) == []
+
+
+def test_the_completeness_check_finds_a_gap():
+    assert spec_gaps({"x": {"type": "list", "elements": "dict", "description": "d"}}) == ["x: options of its elements"]
+    assert spec_gaps({"y": {"type": "list", "description": "d"}}) == ["y: elements"]
