@@ -25,6 +25,9 @@ ROOT = Path(__file__).resolve().parent.parent
 LOGS = ROOT / ".cache" / "logs"
 SCORES = ROOT / ".cache" / "scores"
 HEARTBEAT = 300  # seconds between "still running" lines, so a CI log never looks stuck
+# When it starts, molecule installs the project as a collection into ~/.ansible/collections;
+# two starting at once collide there (FileExistsError). Each lane starts this long after the one before.
+STAGGER = 60
 
 
 def minutes(seconds: float) -> str:
@@ -65,7 +68,9 @@ def main(lanes: list[str]) -> int:
     results: dict[str, tuple[int, float]] = {}
     running: dict[str, float] = {}
     threads = [Lane(lane.split("+"), results, running) for lane in lanes]
-    for thread in threads:
+    for number, thread in enumerate(threads):
+        if number:
+            time.sleep(STAGGER)
         thread.start()
     while any(thread.is_alive() for thread in threads):
         for thread in threads:
