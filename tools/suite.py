@@ -11,10 +11,13 @@ finish much sooner than one. Each scenario's output goes to .cache/logs/molecule
 and is printed whole once every lane is done (in the order given), followed by the
 scores the suites saved in .cache/scores/ (the drift and bad-input suites). A failed
 scenario ends its lane; the other lanes finish. Exit status 1 when any scenario failed.
+The end of the output says why each failed scenario failed (pytest's short summary, the
+failed tasks, molecule's errors), so the tail of a CI log is enough to start from.
 """
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import threading
@@ -28,6 +31,10 @@ HEARTBEAT = 300  # seconds between "still running" lines, so a CI log never look
 # When it starts, molecule installs the project as a collection into ~/.ansible/collections;
 # two starting at once collide there (FileExistsError). Each lane starts this long after the one before.
 STAGGER = 60
+# Lines of a failed scenario's log worth repeating at the end of the output.
+WHY = re.compile(r"^(FAILED |ERROR |CRITICAL |fatal: |failed: |\S+\s+: ok=\d+ .*failed=[1-9])")
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+WHY_LINES = 80
 
 
 def minutes(seconds: float) -> str:
@@ -56,6 +63,23 @@ class Lane(threading.Thread):
             print(f"==> molecule test -s {scenario}: {verdict} in {minutes(time.monotonic() - start)}", flush=True)
             if code != 0:
                 return
+
+
+def why_failed(log: str) -> list[str]:
+    """The lines that say why a scenario failed: pytest's short summary whole, then failed tasks and errors."""
+    lines = ANSI.sub("", log).splitlines()
+    summary: list[str] = []
+    for number, line in enumerate(lines):
+        if "short test summary info" in line:
+            for rest in lines[number + 1 :]:
+                if rest.startswith("=") and rest.endswith("="):
+                    break
+                summary.append(rest)
+    why = summary + [line for line in lines if WHY.match(line) and line not in summary]
+    if len(why) > WHY_LINES:
+        half = WHY_LINES // 2
+        why = [*why[:half], f"... ({len(why) - 2 * half} lines left out)", *why[-half:]]
+    return why or ["(no failed test or task found in the log: read it above)"]
 
 
 def main(lanes: list[str]) -> int:
@@ -89,6 +113,12 @@ def main(lanes: list[str]) -> int:
         code, took = results.get(scenario, (None, 0.0))
         state = "not run (its lane stopped)" if code is None else ("passed" if code == 0 else f"FAILED (exit {code})")
         print(f"  {scenario:10} {state:28} {minutes(took) if code is not None else ''}")
+    for scenario in order:
+        code, _ = results.get(scenario, (0, 0.0))
+        if code:
+            print(f"\n==> why {scenario} failed (from its log above)")
+            for line in why_failed((LOGS / f"molecule-{scenario}.log").read_text(errors="replace")):
+                print(f"  {line}")
     scores = sorted(SCORES.glob("*.txt"))
     if scores:
         print("\n==> scores")
