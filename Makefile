@@ -14,10 +14,12 @@ export ANSIBLE_FORCE_COLOR ?= 0
 export PY_COLORS ?= 0
 export ANSIBLE_NOCOLOR ?= 1
 # The shared molecule settings live in .config/molecule/config.yml. `make test`
-# runs every scenario in two lanes side by side (tools/suite.py): `default` in
-# one, `multi` then `acme` in the other. `make molecule SCENARIO=name` runs one
-# (several names: one after the other).
-LANES       := default multi+acme
+# runs three lanes side by side (tools/suite.py): scenario `default` in one,
+# `multi` then `acme` in another, lint then the unit tests in the third.
+# `make molecule` runs the two scenario lanes; `make molecule SCENARIO=name` runs
+# one (several names: one after the other).
+MOLECULE_LANES := default multi+acme
+LANES       := $(MOLECULE_LANES) make:lint+make:unit
 SCENARIO    ?=
 space       := $(subst ,, )
 DEBIAN_PACKAGES := python3 python3-venv docker.io debootstrap openssh-client git make age rsync
@@ -79,9 +81,10 @@ app-test: deps $(APP_VENV)/.installed ## the sample Django project's own tests (
 	  $(CURDIR)/$(APP_VENV)/bin/sample-manage test sample.notes
 
 molecule: venv images ## molecule test of every scenario (two lanes at once), or SCENARIO=name
-	@$(PY) tools/suite.py $(if $(strip $(SCENARIO)),$(subst $(space),+,$(strip $(SCENARIO))),$(LANES))
+	@$(PY) tools/suite.py $(if $(strip $(SCENARIO)),$(subst $(space),+,$(strip $(SCENARIO))),$(MOLECULE_LANES))
 
-test: lint unit molecule ## the whole suite: lint, unit tests, every molecule scenario
+test: venv images app-test ## the whole suite: lint, unit tests and every molecule scenario, in three lanes
+	@$(PY) tools/suite.py $(LANES)
 	@echo "==> all tests passed"
 
 demo: venv images ## start the container lab and converge the stack into it
@@ -94,6 +97,7 @@ demo-clean: venv ## remove the demo lab
 
 drift: venv ## check-mode diff of an inventory against its hosts; exit 1 on drift
 	$(PY) tools/drift.py -i '$(INVENTORY)' $(if $(LIMIT),--limit '$(LIMIT)',)
+
 
 clean: ## remove the virtualenv and caches (images are kept; see `docker image ls djangostack/*`)
 	rm -rf $(VENV) .cache .pytest_cache .ruff_cache
