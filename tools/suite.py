@@ -5,9 +5,11 @@
 
     suite.py default multi+acme   `default` beside `multi` then `acme` (what `make test` runs)
     suite.py default              one scenario
+    suite.py default make:lint+make:unit   a lane item `make:TARGET` runs `make TARGET`
 
 The lab waits on apt, systemd and the network far more than on the CPU, so two lanes
-finish much sooner than one. Each scenario's output goes to .cache/logs/molecule-<name>.log
+finish much sooner than one; the lint and unit tests (`make:lint+make:unit`) run as a lane
+of their own beside them. Each scenario's output goes to .cache/logs/molecule-<name>.log
 and is printed whole once every lane is done (in the order given), followed by the
 scores the suites saved in .cache/scores/ (the drift and bad-input suites). A failed
 scenario ends its lane; the other lanes finish. Exit status 1 when any scenario failed.
@@ -52,17 +54,30 @@ class Lane(threading.Thread):
         for scenario in self.scenarios:
             start = time.monotonic()
             self.running[scenario] = start
-            print(f"==> molecule test -s {scenario}: started", flush=True)
-            with (LOGS / f"molecule-{scenario}.log").open("w") as log:
-                code = subprocess.call(
-                    ["molecule", "test", "-s", scenario], stdout=log, stderr=subprocess.STDOUT, cwd=ROOT
-                )
+            print(f"==> {title(scenario)}: started", flush=True)
+            with log_path(scenario).open("w") as log:
+                code = subprocess.call(command(scenario), stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
             del self.running[scenario]
             self.results[scenario] = (code, time.monotonic() - start)
             verdict = "passed" if code == 0 else f"FAILED (exit {code})"
-            print(f"==> molecule test -s {scenario}: {verdict} in {minutes(time.monotonic() - start)}", flush=True)
+            print(f"==> {title(scenario)}: {verdict} in {minutes(time.monotonic() - start)}", flush=True)
             if code != 0:
                 return
+
+
+def command(item: str) -> list[str]:
+    """A lane item: `make:TARGET` is `make TARGET`, anything else a molecule scenario."""
+    if item.startswith("make:"):
+        return ["make", "--no-print-directory", item.removeprefix("make:")]
+    return ["molecule", "test", "-s", item]
+
+
+def title(item: str) -> str:
+    return f"make {item.removeprefix('make:')}" if item.startswith("make:") else f"molecule test -s {item}"
+
+
+def log_path(item: str) -> Path:
+    return LOGS / (f"make-{item.removeprefix('make:')}.log" if item.startswith("make:") else f"molecule-{item}.log")
 
 
 def why_failed(log: str) -> list[str]:
@@ -92,9 +107,12 @@ def main(lanes: list[str]) -> int:
     results: dict[str, tuple[int, float]] = {}
     running: dict[str, float] = {}
     threads = [Lane(lane.split("+"), results, running) for lane in lanes]
-    for number, thread in enumerate(threads):
-        if number:
+    started_molecule = False
+    for thread in threads:
+        runs_molecule = not thread.scenarios[0].startswith("make:")
+        if runs_molecule and started_molecule:
             time.sleep(STAGGER)
+        started_molecule = started_molecule or runs_molecule
         thread.start()
     while any(thread.is_alive() for thread in threads):
         for thread in threads:
@@ -104,11 +122,11 @@ def main(lanes: list[str]) -> int:
             busy = ", ".join(f"{s} ({minutes(now - t)})" for s, t in sorted(running.items()))
             print(f"... still running: {busy}", flush=True)
     for scenario in order:
-        log = LOGS / f"molecule-{scenario}.log"
+        log = log_path(scenario)
         if log.exists() and scenario in results:
-            print(f"\n==> log of molecule test -s {scenario}\n", flush=True)
+            print(f"\n==> log of {title(scenario)}\n", flush=True)
             sys.stdout.write(log.read_text(errors="replace"))
-    print("\n==> molecule scenarios")
+    print("\n==> lanes")
     for scenario in order:
         code, took = results.get(scenario, (None, 0.0))
         state = "not run (its lane stopped)" if code is None else ("passed" if code == 0 else f"FAILED (exit {code})")
@@ -117,7 +135,7 @@ def main(lanes: list[str]) -> int:
         code, _ = results.get(scenario, (0, 0.0))
         if code:
             print(f"\n==> why {scenario} failed (from its log above)")
-            for line in why_failed((LOGS / f"molecule-{scenario}.log").read_text(errors="replace")):
+            for line in why_failed(log_path(scenario).read_text(errors="replace")):
                 print(f"  {line}")
     scores = sorted(SCORES.glob("*.txt"))
     if scores:

@@ -58,3 +58,11 @@ def test_a_log_without_a_reason_says_so():
 
 def test_colours_are_stripped():
     assert suite.why_failed("\x1b[31mfatal: [h]: FAILED!\x1b[0m\n") == ["fatal: [h]: FAILED!"]
+
+
+def test_a_make_item_runs_make_and_a_scenario_runs_molecule():
+    assert suite.command("make:lint") == ["make", "--no-print-directory", "lint"]
+    assert suite.command("default") == ["molecule", "test", "-s", "default"]
+    assert suite.title("make:unit") == "make unit"
+    assert suite.log_path("make:unit").name == "make-unit.log"
+    assert suite.log_path("multi").name == "molecule-multi.log"
