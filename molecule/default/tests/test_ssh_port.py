@@ -1,7 +1,7 @@
 """Moving sshd to another port over a real SSH connection (not the lab's docker connection): the run
 that changes ssh_port and the firewall never loses its connection and ends with sshd reachable on the
 new port; the run after the inventory moved too closes the old port. Every task opens its own SSH
-connection (no ControlMaster), so a port closed under the run would fail it."""
+connection (plain linear strategy, no ControlMaster), so a port closed under the run would fail it."""
 
 from __future__ import annotations
 
@@ -55,7 +55,9 @@ def over_ssh(tmp_path_factory):
 
 
 def converge(inventory: str, ansible_port: int):
-    env = dict(os.environ, ANSIBLE_SSH_ARGS="-o ControlMaster=no")
+    # Plain linear: the Mitogen strategy keeps one SSH connection per host for the whole run,
+    # which a port closed under the run would not break; here every task must connect anew.
+    env = dict(os.environ, ANSIBLE_SSH_ARGS="-o ControlMaster=no", ANSIBLE_STRATEGY="linear")
     extra = f'{{"ssh_port": {NEW}, "ansible_port": {ansible_port}}}'
     # ssh and firewall in the base play, nginx in the app play: tasks after sshd's reload.
     return ansible_playbook(
