@@ -15,11 +15,11 @@ export PY_COLORS ?= 0
 export ANSIBLE_NOCOLOR ?= 1
 # The shared molecule settings live in .config/molecule/config.yml. `make test`
 # runs three lanes side by side (tools/suite.py): scenario `default` in one,
-# `multi` then `acme` in another, lint then the unit tests in the third.
-# `make molecule` runs the two scenario lanes; `make molecule SCENARIO=name` runs
-# one (several names: one after the other).
+# `multi` in another, lint, the unit tests and then scenario `acme` in the third.
+# `make molecule` runs the scenarios in two lanes; `make molecule SCENARIO=name`
+# runs one (several names: one after the other).
 MOLECULE_LANES := default multi+acme
-LANES       := $(MOLECULE_LANES) make:lint+make:unit
+LANES       := default multi make:lint+make:unit+acme
 SCENARIO    ?=
 space       := $(subst ,, )
 DEBIAN_PACKAGES := python3 python3-venv docker.io debootstrap openssh-client git make age rsync
