@@ -28,7 +28,7 @@ APP_VENV    := .cache/appvenv
 # `make drift` checks this inventory (LIMIT=pattern narrows it to some hosts).
 INVENTORY   ?= inventories/staging
 
-.PHONY: help deps venv engine images lint unit app-test molecule test demo demo-clean drift clean
+.PHONY: help deps venv engine images lint unit app-test molecule test demo demo-clean drift bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -98,6 +98,8 @@ demo-clean: venv ## remove the demo lab
 drift: venv ## check-mode diff of an inventory against its hosts; exit 1 on drift
 	$(PY) tools/drift.py -i '$(INVENTORY)' $(if $(LIMIT),--limit '$(LIMIT)',)
 
+bench: venv images ## benchmarks on a container lab of its own, one table of ratios (BENCH_KEEP=1 keeps the lab)
+	$(BIN)/python tools/bench.py $(if $(filter-out 0,$(BENCH_KEEP)),--keep,)
 
 clean: ## remove the virtualenv and caches (images are kept; see `docker image ls djangostack/*`)
 	rm -rf $(VENV) .cache .pytest_cache .ruff_cache
