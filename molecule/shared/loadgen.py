@@ -1,10 +1,16 @@
 #!/usr/bin/env python3
 """Load generator of the zero-downtime test; runs on the probe (stock Python 3).
 
-Sends requests one after another to https://NAME/ until STOPFILE exists, each on
-a new TLS connection, and writes a JSON summary to OUTPUT: the number of
-requests, the failures (anything but HTTP 200, or no answer) and the sequence
-of releases seen in the X-App-Release header (consecutive duplicates folded).
+Sends a request to https://NAME/ every 1/RATE seconds (the next one at once
+when an answer took longer) until STOPFILE exists, each on a new TLS
+connection, and writes a JSON summary to OUTPUT: the number of requests, the
+failures (anything but HTTP 200, or no answer) and the sequence of releases
+seen in the X-App-Release header (consecutive duplicates folded).
+
+Paced, not flat out: a steady stream still lands requests inside every switch
+(a gap the test must prove never drops one), while the lab keeps its CPU for
+the deploy and for the other lanes of `make test`. Unpaced, the two
+generators kept both cores busy for the whole deploy and rollback.
 
     loadgen.py NAME CAFILE STOPFILE OUTPUT
 """
@@ -16,13 +22,17 @@ import ssl
 import sys
 import time
 
+RATE = 25  # requests a second, per web instance
+
 
 def main() -> None:
     name, cafile, stopfile, output = sys.argv[1:5]
     context = ssl.create_default_context(cafile=cafile)
     requests, failures, releases = 0, [], []
     started = time.monotonic()
+    due = started
     while not os.path.exists(stopfile):
+        due += 1 / RATE
         requests += 1
         try:
             connection = http.client.HTTPSConnection(name, 443, context=context, timeout=30)
@@ -37,6 +47,8 @@ def main() -> None:
                 releases.append(release)
         except (OSError, http.client.HTTPException) as error:
             failures.append(f"request {requests}: {error!r}")
+        time.sleep(max(0.0, due - time.monotonic()))
+        due = max(due, time.monotonic())
     summary = {
         "requests": requests,
         "failures": failures,
