@@ -39,6 +39,19 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 WHY_LINES = 80
 
 
+def cpu_times() -> tuple[int, int]:
+    """(busy, total) jiffies of all CPUs since boot, from /proc/stat."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def busy_percent(before: tuple[int, int], after: tuple[int, int]) -> int:
+    """How busy the CPUs were between two cpu_times() samples, in percent."""
+    total = after[1] - before[1]
+    return round(100 * (after[0] - before[0]) / total) if total else 0
+
+
 def minutes(seconds: float) -> str:
     return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
 
@@ -114,13 +127,22 @@ def main(lanes: list[str]) -> int:
             time.sleep(STAGGER)
         started_molecule = started_molecule or runs_molecule
         thread.start()
-    while any(thread.is_alive() for thread in threads):
-        for thread in threads:
-            thread.join(timeout=HEARTBEAT / len(threads))
-        if running:
-            now = time.monotonic()
-            busy = ", ".join(f"{s} ({minutes(now - t)})" for s, t in sorted(running.items()))
-            print(f"... still running: {busy}", flush=True)
+    # The CPU, sampled at every heartbeat: where the suite's time goes on a 2-core machine.
+    began, sample = time.monotonic(), cpu_times()
+    first = sample
+    with (LOGS / "cpu.log").open("w") as cpu_log:
+        while any(thread.is_alive() for thread in threads):
+            for thread in threads:
+                thread.join(timeout=HEARTBEAT / len(threads))
+            now, last, sample = time.monotonic(), sample, cpu_times()
+            load = Path("/proc/loadavg").read_text().split()[0]
+            lanes = ", ".join(f"{s} ({minutes(now - t)})" for s, t in sorted(running.items()))
+            line = f"{minutes(now - began)} cpu {busy_percent(last, sample)}% busy, load {load}: {lanes or '-'}"
+            cpu_log.write(line + "\n")
+            cpu_log.flush()
+            if running:
+                print(f"... still running: {lanes} (cpu {busy_percent(last, sample)}% busy, load {load})", flush=True)
+    cpu_summary = f"cpu {busy_percent(first, cpu_times())}% busy over {minutes(time.monotonic() - began)}"
     for scenario in order:
         log = log_path(scenario)
         if log.exists() and scenario in results:
@@ -131,6 +153,7 @@ def main(lanes: list[str]) -> int:
         code, took = results.get(scenario, (None, 0.0))
         state = "not run (its lane stopped)" if code is None else ("passed" if code == 0 else f"FAILED (exit {code})")
         print(f"  {scenario:10} {state:28} {minutes(took) if code is not None else ''}")
+    print(f"  ({cpu_summary}; every {minutes(HEARTBEAT / len(threads))}: .cache/logs/cpu.log)")
     for scenario in order:
         code, _ = results.get(scenario, (0, 0.0))
         if code:

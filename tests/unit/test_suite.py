@@ -66,3 +66,13 @@ def test_a_make_item_runs_make_and_a_scenario_runs_molecule():
     assert suite.title("make:unit") == "make unit"
     assert suite.log_path("make:unit").name == "make-unit.log"
     assert suite.log_path("multi").name == "molecule-multi.log"
+
+
+def test_busy_percent_counts_idle_and_iowait_as_idle():
+    assert suite.busy_percent((100, 1000), (250, 1200)) == 75
+    assert suite.busy_percent((5, 10), (5, 10)) == 0
+
+
+def test_cpu_times_reads_this_machine():
+    busy, total = suite.cpu_times()
+    assert 0 < busy <= total
