@@ -7,9 +7,10 @@
     suite.py default              one scenario
     suite.py default make:lint+make:unit   a lane item `make:TARGET` runs `make TARGET`
 
-The lab waits on apt, systemd and the network far more than on the CPU, so two lanes
-finish much sooner than one; the lint and unit tests (`make:lint+make:unit`) run as a lane
-of their own beside them. Each scenario's output goes to .cache/logs/molecule-<name>.log
+Side by side, the lanes keep a 2-core machine's CPUs busy (one scenario alone leaves them
+half idle, waiting on apt, systemd and health checks); the CPU is sampled at every heartbeat
+into .cache/logs/cpu.log. The lint and unit tests (`make:lint+make:unit`) run as a lane item
+like a scenario. Each scenario's output goes to .cache/logs/molecule-<name>.log
 and is printed whole once every lane is done (in the order given), followed by the
 scores the suites saved in .cache/scores/ (the drift and bad-input suites). A failed
 scenario ends its lane; the other lanes finish. Exit status 1 when any scenario failed.
