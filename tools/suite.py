@@ -137,12 +137,12 @@ def main(lanes: list[str]) -> int:
                 thread.join(timeout=HEARTBEAT / len(threads))
             now, last, sample = time.monotonic(), sample, cpu_times()
             load = Path("/proc/loadavg").read_text().split()[0]
-            lanes = ", ".join(f"{s} ({minutes(now - t)})" for s, t in sorted(running.items()))
-            line = f"{minutes(now - began)} cpu {busy_percent(last, sample)}% busy, load {load}: {lanes or '-'}"
+            busy = ", ".join(f"{s} ({minutes(now - t)})" for s, t in sorted(running.items()))
+            line = f"{minutes(now - began)} cpu {busy_percent(last, sample)}% busy, load {load}: {busy or '-'}"
             cpu_log.write(line + "\n")
             cpu_log.flush()
             if running:
-                print(f"... still running: {lanes} (cpu {busy_percent(last, sample)}% busy, load {load})", flush=True)
+                print(f"... still running: {busy} (cpu {busy_percent(last, sample)}% busy, load {load})", flush=True)
     cpu_summary = f"cpu {busy_percent(first, cpu_times())}% busy over {minutes(time.monotonic() - began)}"
     for scenario in order:
         log = log_path(scenario)
@@ -154,7 +154,7 @@ def main(lanes: list[str]) -> int:
         code, took = results.get(scenario, (None, 0.0))
         state = "not run (its lane stopped)" if code is None else ("passed" if code == 0 else f"FAILED (exit {code})")
         print(f"  {scenario:10} {state:28} {minutes(took) if code is not None else ''}")
-    print(f"  ({cpu_summary}; every {minutes(HEARTBEAT / len(threads))}: .cache/logs/cpu.log)")
+    print(f"  ({cpu_summary}; at every heartbeat: .cache/logs/cpu.log)")
     for scenario in order:
         code, _ = results.get(scenario, (0, 0.0))
         if code:
