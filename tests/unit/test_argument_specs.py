@@ -63,9 +63,13 @@ def test_internal_vars_are_double_underscore_prefixed(role):
 
 
 @pytest.mark.parametrize("role", ROLES, ids=lambda p: p.name)
-def test_preflight_entry_point_has_the_same_spec(role):
+def test_the_preflight_validates_the_main_entry_point_in_one_task(role):
+    """One djangostack_preflight task validates entry point main; no second spec to drift from it."""
     specs = load(role / "meta" / "argument_specs.yml")["argument_specs"]
-    assert specs["preflight"] == specs["main"]
+    assert set(specs) == {"main"}
+    tasks = load(role / "tasks" / "preflight.yml")
+    assert [next(key for key in task if key not in ("name", "vars")) for task in tasks] == ["djangostack_preflight"]
+    assert tasks[0]["djangostack_preflight"].get("spec", "main") == "main"
 
 
 def spec_gaps(options: dict, prefix: str = "") -> list[str]:
