@@ -19,11 +19,15 @@ strategy on every host. Nothing on the host is read or changed (no connection is
             msg: "nginx: {{ item }} must start and end with '/'"
 
 `spec` names the entry point of the role's meta/argument_specs.yml to validate (`main` unless
-said; `false` for none). The rules are evaluated after it passes (they assume its types). A rule
-holds `name` (what it checks), `that` (a conditional or a list, all must hold), `msg` (templated only when the rule
-breaks; it names the variable), and optionally `when` (the rule applies only then) and `loop`
-(a list, or a template giving one: `that` and `msg` see each element as `item`). A rule whose
-expression itself fails to evaluate is reported as broken, with the error.
+said; `false` for none); the rules are evaluated after it passes (they assume its types). Inside
+a role entered by its main entry point (tasks/main.yml imports its preflight), ansible has just
+validated `main` itself, so only the rules run.
+
+A rule holds `name` (what it checks), `that` (a conditional or a list, all must hold) and `msg`
+(templated only when the rule breaks; it names the variable), and optionally `when` (the rule
+applies only then) and `loop` (a list, or a template giving one: `that` and `msg` see each
+element as `item`). A rule whose expression fails to evaluate is reported as broken, with the
+error.
 """
 
 from __future__ import annotations
@@ -98,6 +102,9 @@ class ActionModule(ActionBase):
         role = getattr(self._task, "_role", None)
         if role is None:
             raise AnsibleError("djangostack_preflight: spec needs the task to run inside a role (or spec: false)")
+        if entry_point == "main" and role._from_files.get("tasks", "main") == "main":
+            # Entered by its main entry point: ansible validated that spec itself, one task earlier.
+            return []
         specs = role._get_role_argspecs()
         if entry_point not in specs:
             raise AnsibleError(

@@ -146,3 +146,20 @@ def test_a_declared_db_group_without_a_host_is_refused(tmp_path):
     result = preflight(WEB, str(path))
     assert result.returncode != 0
     assert "group db is declared but has no host" in failure(result), failure(result)[-3000:]
+
+
+def test_every_broken_rule_of_a_role_is_reported_at_once(web_inventory):
+    """One preflight task per role: all of its broken rules in one run, each naming its variable."""
+    result = preflight({**WEB, "nginx_server_names": ["app example com"], "nginx_static_url": "/static"}, web_inventory)
+    assert result.returncode != 0
+    output = failure(result)
+    assert "nginx_server_names: host names only" in output, output[-3000:]
+    assert "nginx: /static must start and end with '/'" in output, output[-3000:]
+
+
+def test_a_wrong_type_is_reported_by_the_argument_spec_before_the_rules_run(web_inventory):
+    result = preflight({**WEB, "nginx_server_names": {"app.example.com": True}}, web_inventory)
+    assert result.returncode != 0
+    output = failure(result)
+    assert "nginx: argument ''nginx_server_names'' is of type dict" in output, output[-3000:]
+    assert "host names only" not in output, output[-3000:]
