@@ -41,6 +41,14 @@ DRIFTS = [
         "sed -i 's/^PermitRootLogin no$/PermitRootLogin yes/' /etc/ssh/sshd_config && systemctl reload ssh",
         "sshd -T | grep -qx 'permitrootlogin no'",
     ),
+    # Before the next one: its reload would load away a rule added to the running table.
+    Drift(
+        "nft-fragment-dropped-by-hand",
+        "firewall",
+        r"Remove the fragments no role declares",
+        "printf 'tcp dport 8082 accept comment \"by-hand\"\\n' > /etc/nftables.d/by-hand.nft && systemctl reload nftables",
+        "test ! -e /etc/nftables.d/by-hand.nft && ! nft list table inet djangostack | grep -q 'dport 8082'",
+    ),
     Drift(
         "nft-port-opened-by-hand",
         "firewall",
