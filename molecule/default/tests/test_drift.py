@@ -46,7 +46,8 @@ DRIFTS = [
         "nft-fragment-dropped-by-hand",
         "firewall",
         r"Remove the fragments no role declares",
-        "printf 'tcp dport 8082 accept comment \"by-hand\"\\n' > /etc/nftables.d/by-hand.nft && systemctl reload nftables",
+        "printf 'tcp dport 8082 accept comment \"by-hand\"\\n' > /etc/nftables.d/by-hand.nft"
+        " && systemctl reload nftables",
         "test ! -e /etc/nftables.d/by-hand.nft && ! nft list table inet djangostack | grep -q 'dport 8082'",
     ),
     Drift(
