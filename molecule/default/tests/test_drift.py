@@ -46,9 +46,9 @@ DRIFTS = [
         "nft-fragment-dropped-by-hand",
         "firewall",
         r"Remove the fragments no role declares",
-        "printf 'tcp dport 8082 accept comment \"by-hand\"\\n' > /etc/nftables.d/by-hand.nft"
+        "printf 'tcp dport 8090 accept comment \"by-hand\"\\n' > /etc/nftables.d/by-hand.nft"
         " && systemctl reload nftables",
-        "test ! -e /etc/nftables.d/by-hand.nft && ! nft list table inet djangostack | grep -q 'dport 8082'",
+        "test ! -e /etc/nftables.d/by-hand.nft && ! nft list table inet djangostack | grep -q 'dport 8090'",
     ),
     Drift(
         "nft-port-opened-by-hand",
