@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import re
@@ -173,12 +174,19 @@ def save_score(name: str, line: str) -> None:
 
 
 def fingerprint(name: str) -> str:
-    """A digest of what a converge could change on an instance: the content of every file under /etc,
+    """What a converge could change on an instance, one line each: the digest of every file under /etc,
     /srv and /usr/local changed since the image was made (media excepted), every path's mode and
-    owner there, the packages, the running units and the firewall ruleset."""
+    owner there, the packages, the running units and the firewall ruleset. Two fingerprints compare
+    equal when the state is the same; `changes()` says which lines differ when it is not."""
     return instance(name).check_output(
         "{ find /etc /srv /usr/local -xdev -type f -newer /etc/hostname ! -path '/srv/*/media/*' -print0"
         " | sort -z | xargs -0 sha256sum; find /etc /srv /usr/local -xdev -printf '%p %m %u %g\\n' | sort;"
         " dpkg-query -W; systemctl list-units --no-legend --state=running --plain | awk '{print $1}';"
-        " nft -s -t list ruleset; } 2>&1 | sha256sum"
+        " nft -s -t list ruleset; } 2>&1"
     )
+
+
+def changes(before: str, after: str, most: int = 40) -> str:
+    """The lines of two fingerprints that differ (a unified diff, at most `most` lines)."""
+    diff = list(difflib.unified_diff(before.splitlines(), after.splitlines(), lineterm="", n=0))
+    return "\n".join(diff[:most] + ([f"... {len(diff) - most} more lines"] if len(diff) > most else []))

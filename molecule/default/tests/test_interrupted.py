@@ -13,7 +13,7 @@ import signal
 import subprocess
 import time
 
-from lab import INVENTORY, PROJECT, ansible_playbook, fingerprint, instance, lab_hosts
+from lab import INVENTORY, PROJECT, ansible_playbook, changes, fingerprint, instance, lab_hosts
 
 NAME = lab_hosts()[0]
 # Where the kill lands is random (not a secret: the printed task number reproduces a failure).
@@ -68,4 +68,5 @@ def test_a_converge_killed_half_way_and_run_again_ends_in_the_same_state():
     plain = dict(os.environ, ANSIBLE_STRATEGY="linear")
     again = ansible_playbook("--limit", NAME, str(PROJECT / "site.yml"), timeout=1800, env=plain)
     assert again.returncode == 0, again.stdout[-5000:]
-    assert fingerprint(NAME) == before
+    after = fingerprint(NAME)
+    assert after == before, changes(before, after)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import pytest
 import yaml
-from lab import INVENTORY, PROJECT, ansible_playbook, fingerprint, lab_hosts, save_score
+from lab import INVENTORY, PROJECT, ansible_playbook, changes, fingerprint, lab_hosts, save_score
 
 # Two of the lab's containers, for the impossible topologies (the preflight fails before it
 # looks at what they run).
@@ -170,7 +170,8 @@ def test_the_message_names_the_variable(runs, case):
 
 
 def test_nothing_on_the_hosts_changed(runs, before):
-    assert {name: fingerprint(name) for name in lab_hosts()} == before
+    after = {name: fingerprint(name) for name in lab_hosts()}
+    assert after == before, "\n".join(f"{name}:\n{changes(before[name], after[name])}" for name in before)
 
 
 def test_bad_input_score(runs, before):
