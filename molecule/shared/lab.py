@@ -176,12 +176,14 @@ def save_score(name: str, line: str) -> None:
 def fingerprint(name: str) -> str:
     """What a converge could change on an instance, one line each: the digest of every file under /etc,
     /srv and /usr/local changed since the image was made (media excepted), every path's mode and
-    owner there, the packages, the running units and the firewall ruleset. Two fingerprints compare
-    equal when the state is the same; `changes()` says which lines differ when it is not."""
+    owner there, the packages, the running services and the firewall ruleset. Two fingerprints compare
+    equal when the state is the same; `changes()` says which lines differ when it is not. Services,
+    not every unit: a timer's state moves with the clock (a daily timer that fires between two
+    fingerprints is "running" in the second one), not with a converge."""
     return instance(name).check_output(
         "{ find /etc /srv /usr/local -xdev -type f -newer /etc/hostname ! -path '/srv/*/media/*' -print0"
         " | sort -z | xargs -0 sha256sum; find /etc /srv /usr/local -xdev -printf '%p %m %u %g\\n' | sort;"
-        " dpkg-query -W; systemctl list-units --no-legend --state=running --plain | awk '{print $1}';"
+        " dpkg-query -W; systemctl list-units --type=service --no-legend --state=running --plain | awk '{print $1}';"
         " nft -s -t list ruleset; } 2>&1"
     )
 
