@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
-from lab import address, instance, lab_hosts, probe
+from lab import PROJECT, address, ansible_playbook, instance, lab_hosts, probe
 
 LISTENERS = {
     8080: "declared (firewall_rules: lab-open)",
@@ -81,3 +83,22 @@ def test_ruleset_is_restored_at_boot(host):
             host.run_expect([0], "systemctl restart nftables")
     assert not reachable_from_probe(target, 8081)
     assert reachable_from_probe(target, 22)
+
+
+@pytest.fixture
+def without_declarations():
+    """One converge of the firewall on a host whose roles declare no rule any more (as when the host
+    leaves the web group: nginx's 80 and 443 are no longer declared), then one with the declarations back."""
+    name = lab_hosts()[0]
+    converge = ["--limit", name, "--tags", "firewall", str(PROJECT / "site.yml")]
+    gone = ansible_playbook(*converge, "-e", json.dumps({"firewall_dependent_rules": []}))
+    assert gone.returncode == 0, gone.stdout[-3000:]
+    yield address(instance(name))
+    back = ansible_playbook(*converge)
+    assert back.returncode == 0, back.stdout[-3000:]
+    assert reachable_from_probe(address(instance(name)), 443)
+
+
+def test_a_port_no_role_declares_any_more_is_closed_after_one_converge(without_declarations):
+    assert not reachable_from_probe(without_declarations, 443)
+    assert reachable_from_probe(without_declarations, 22)
