@@ -16,7 +16,6 @@ export ANSIBLE_NOCOLOR ?= 1
 # The shared molecule settings live in .config/molecule/config.yml. `make test`
 # runs three lanes side by side (tools/suite.py): scenario `default` in one,
 # `multi` in another, lint, the unit tests and then scenario `acme` in the third.
-# The first lane is the longest and has the CPUs first (the others run at nice 5).
 # `make molecule` runs the scenarios in two lanes; `make molecule SCENARIO=name`
 # runs one (several names: one after the other).
 MOLECULE_LANES := default multi+acme

@@ -9,10 +9,9 @@
 
 Side by side, the lanes keep a 2-core machine's CPUs busy (one scenario alone leaves them
 half idle, waiting on apt, systemd and health checks); the CPU is sampled at every heartbeat
-into .cache/logs/cpu.log. The first lane should be the longest: it runs at normal priority and
-the others at `nice 5`, so it gets the CPUs when every lane wants them. The lint and unit
-tests (`make:lint+make:unit`) run as a lane item like a scenario. Each scenario's output goes
-to .cache/logs/molecule-<name>.log and is printed whole once every lane is done (in the order given), followed by the
+into .cache/logs/cpu.log. The lint and unit tests (`make:lint+make:unit`) run as a lane item
+like a scenario. Each scenario's output goes to .cache/logs/molecule-<name>.log
+and is printed whole once every lane is done (in the order given), followed by the
 scores the suites saved in .cache/scores/ (the drift and bad-input suites). A failed
 scenario ends its lane; the other lanes finish. Exit status 1 when any scenario failed.
 The end of the output says why each failed scenario failed (pytest's short summary, the
@@ -35,11 +34,6 @@ HEARTBEAT = 300  # seconds between "still running" lines, so a CI log never look
 # When it starts, molecule installs the project as a collection into ~/.ansible/collections;
 # two starting at once collide there (FileExistsError). Each lane starts this long after the one before.
 STAGGER = 60
-# The first lane is the longest (`default`: the suite's critical path). The others run at a lower
-# CPU priority, so that while every lane wants the CPUs the first one gets them and the others
-# fill its waits (health checks, service restarts), instead of all of them finishing late together.
-# Only the lanes' own processes (molecule, ansible-playbook, pytest) are reniced, not the containers.
-NICE = 5
 # Lines of a failed scenario's log worth repeating at the end of the output.
 WHY = re.compile(r"^(FAILED |ERROR |CRITICAL |fatal: |failed: |\S+\s+: ok=\d+ .*failed=[1-9])")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -64,10 +58,9 @@ def minutes(seconds: float) -> str:
 
 
 class Lane(threading.Thread):
-    def __init__(self, scenarios: list[str], results: dict, running: dict, nice: int = 0) -> None:
+    def __init__(self, scenarios: list[str], results: dict, running: dict) -> None:
         super().__init__(daemon=True)
         self.scenarios = scenarios
-        self.nice = nice
         self.results = results
         self.running = running
 
@@ -77,7 +70,7 @@ class Lane(threading.Thread):
             self.running[scenario] = start
             print(f"==> {title(scenario)}: started", flush=True)
             with log_path(scenario).open("w") as log:
-                code = subprocess.call(command(scenario, self.nice), stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+                code = subprocess.call(command(scenario), stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
             del self.running[scenario]
             self.results[scenario] = (code, time.monotonic() - start)
             verdict = "passed" if code == 0 else f"FAILED (exit {code})"
@@ -86,12 +79,11 @@ class Lane(threading.Thread):
                 return
 
 
-def command(item: str, nice: int = 0) -> list[str]:
-    """A lane item: `make:TARGET` is `make TARGET`, anything else a molecule scenario; under `nice` when asked."""
-    prefix = ["nice", "-n", str(nice)] if nice else []
+def command(item: str) -> list[str]:
+    """A lane item: `make:TARGET` is `make TARGET`, anything else a molecule scenario."""
     if item.startswith("make:"):
-        return [*prefix, "make", "--no-print-directory", item.removeprefix("make:")]
-    return [*prefix, "molecule", "test", "-s", item]
+        return ["make", "--no-print-directory", item.removeprefix("make:")]
+    return ["molecule", "test", "-s", item]
 
 
 def title(item: str) -> str:
@@ -128,7 +120,7 @@ def main(lanes: list[str]) -> int:
     order = [scenario for lane in lanes for scenario in lane.split("+")]
     results: dict[str, tuple[int, float]] = {}
     running: dict[str, float] = {}
-    threads = [Lane(lane.split("+"), results, running, NICE if number else 0) for number, lane in enumerate(lanes)]
+    threads = [Lane(lane.split("+"), results, running) for lane in lanes]
     # The CPU, sampled at every heartbeat: where the suite's time goes on a 2-core machine.
     began, sample = time.monotonic(), cpu_times()
     first = sample

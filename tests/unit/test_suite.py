@@ -76,10 +76,3 @@ def test_busy_percent_counts_idle_and_iowait_as_idle():
 def test_cpu_times_reads_this_machine():
     busy, total = suite.cpu_times()
     assert 0 < busy <= total
-
-
-def test_a_lane_after_the_first_runs_at_a_lower_cpu_priority():
-    assert suite.command("multi", suite.NICE) == ["nice", "-n", str(suite.NICE), "molecule", "test", "-s", "multi"]
-    assert suite.command("make:unit", suite.NICE)[:3] == ["nice", "-n", str(suite.NICE)]
-    lanes = [suite.Lane(["default"], {}, {}), suite.Lane(["multi"], {}, {}, suite.NICE)]
-    assert [lane.nice for lane in lanes] == [0, suite.NICE]
