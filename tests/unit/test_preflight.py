@@ -11,6 +11,7 @@ import os
 import subprocess
 
 import pytest
+import yaml
 from conftest import ROOT
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICCKBz4V+3cbhCF5hPzUQvcZkcTbr+Pb8lJdgOSdwzTX unit"
@@ -163,3 +164,64 @@ def test_a_wrong_type_is_reported_by_the_argument_spec_before_the_rules_run(web_
     output = failure(result)
     assert "nginx: argument ''nginx_server_names'' is of type dict" in output, output[-3000:]
     assert "host names only" not in output, output[-3000:]
+
+
+def _checks_the_wiring() -> bool:
+    """Whether playbooks/preflight.yml has its task refusing the wiring's variables in an inventory."""
+    plays = yaml.safe_load((ROOT / "playbooks" / "preflight.yml").read_text())
+    return any(
+        isinstance(task.get("djangostack_preflight"), dict) and "wiring" in task["djangostack_preflight"]
+        for play in plays
+        for task in play.get("tasks", [])
+    )
+
+
+def unfolded(output: str) -> str:
+    """The output as plain text: YAML's single-quoted scalars doubled the quotes and folded the lines."""
+    return " ".join(output.replace("''", "'").split())
+
+
+needs_the_wiring_task = pytest.mark.skipif(
+    not _checks_the_wiring(),
+    reason="playbooks/preflight.yml has no djangostack_preflight task with `wiring` yet",
+)
+
+
+@needs_the_wiring_task
+def test_a_wired_variable_in_the_inventorys_vars_is_refused(tmp_path):
+    """The inventory's all.vars are outranked by the playbooks' group_vars: the value would do nothing."""
+    path = tmp_path / "hosts.yml"
+    inventory = {"all": {"hosts": {"preflight-host": None}, "vars": {"ssh_admin_users": [GOOD_ADMIN]}}}
+    path.write_text(yaml.safe_dump(inventory))
+    result = preflight({"vault_django_secret_key": "a-real-secret-0123456789"}, str(path))
+    assert result.returncode != 0
+    output = unfolded(failure(result))
+    assert (
+        "ssh_admin_users is set by the stack's wiring (group_vars/all/wiring.yml) and the inventory's value is "
+        "ignored: remove it from the inventory and set common_admin_users instead"
+    ) in output, output[-3000:]
+
+
+@needs_the_wiring_task
+def test_a_wired_variable_in_the_inventorys_group_vars_or_host_vars_is_refused(tmp_path):
+    (tmp_path / "hosts.yml").write_text("all:\n  hosts:\n    preflight-host:\n")
+    (tmp_path / "group_vars").mkdir()
+    (tmp_path / "group_vars" / "all.yml").write_text(yaml.safe_dump({"ssh_admin_users": [GOOD_ADMIN]}))
+    (tmp_path / "host_vars").mkdir()
+    (tmp_path / "host_vars" / "preflight-host.yml").write_text(yaml.safe_dump({"ssh_admin_group": "admins"}))
+    result = preflight({"vault_django_secret_key": "a-real-secret-0123456789"}, str(tmp_path / "hosts.yml"))
+    assert result.returncode != 0
+    output = unfolded(failure(result))
+    assert "ssh_admin_users is set by the stack's wiring" in output, output[-3000:]
+    assert "set common_admin_users instead" in output, output[-3000:]
+    assert "ssh_admin_group is set by the stack's wiring" in output, output[-3000:]
+    assert "set common_admin_group instead" in output, output[-3000:]
+
+
+@needs_the_wiring_task
+def test_a_wired_variable_in_extra_vars_is_not_refused():
+    """-e is not the inventory: it outranks the wiring, and the preflight lets it through."""
+    result = preflight({"vault_django_secret_key": "a-real-secret-0123456789", "ssh_admin_users": [GOOD_ADMIN]})
+    output = unfolded(result.stdout + result.stderr)
+    assert "set by the stack's wiring" not in output, output[-3000:]
+    assert result.returncode == 0, output[-3000:]
