@@ -28,7 +28,7 @@ APP_VENV    := .cache/appvenv
 # `make drift` checks this inventory (LIMIT=pattern narrows it to some hosts).
 INVENTORY   ?= inventories/staging
 
-.PHONY: help deps venv engine images lint unit app-test molecule test demo demo-clean drift bench clean
+.PHONY: help deps venv engine images lint docs unit app-test molecule test demo demo-clean drift bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -55,14 +55,19 @@ engine: deps ## start a Docker engine when none answers
 images: engine ## build the Debian 12/13 systemd base images (reused when present)
 	@$(LAB) images
 
-lint: venv ## yamllint, ansible-lint (production profile), ruff
+lint: venv ## yamllint, ansible-lint (production profile), ruff, docs/roles up to date
 	@echo "==> yamllint"
 	yamllint -s .
 	@echo "==> ruff"
 	ruff check .
 	ruff format --check .
+	@echo "==> docs/roles generated from the argument specs"
+	python tools/roledocs.py --check
 	@echo "==> ansible-lint (production profile)"
 	ANSIBLE_VAULT_PASSWORD_FILE=inventories/staging/vault-password.txt ansible-lint --offline
+
+docs: venv ## regenerate docs/roles from the argument specs
+	python tools/roledocs.py
 
 unit: venv app-test ## unit tests (argument specs, plugins, inventories, the sample Django project)
 	@echo "==> unit tests"
