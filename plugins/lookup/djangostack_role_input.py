@@ -11,6 +11,7 @@ variables and the role's other defaults), so the role stays the one source.
 
 from __future__ import annotations
 
+from collections import ChainMap
 from functools import cache
 from pathlib import Path
 
@@ -70,12 +71,22 @@ def role_vars(role: str) -> dict:
     return (yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
 
 
-def owner(name: str, roles_dir: Path = ROLES) -> str:
-    """The role whose input ``name`` is: the longest role name followed by ``_`` that prefixes it."""
-    roles = sorted(
+@cache
+def role_context(role: str) -> dict:
+    """The role's defaults and internal vars, as templates (what fills in for the inventory)."""
+    return {key: _trusted(value) for key, value in {**role_defaults(role), **role_vars(role)}.items()}
+
+
+@cache
+def _roles(roles_dir: Path) -> list[str]:
+    return sorted(
         (p.name for p in roles_dir.iterdir() if (p / "defaults" / "main.yml").is_file()), key=len, reverse=True
     )
-    for role in roles:
+
+
+def owner(name: str, roles_dir: Path = ROLES) -> str:
+    """The role whose input ``name`` is: the longest role name followed by ``_`` that prefixes it."""
+    for role in _roles(roles_dir):
         if name.startswith(role + "_"):
             return role
     raise AnsibleLookupError(
@@ -119,8 +130,8 @@ class LookupModule(LookupBase):
             # The role's other defaults and its internal vars fill what the inventory does not
             # set, as when the role runs.
             role = owner(name)
-            context = {key: _trusted(value) for key, value in {**defaults, **role_vars(role)}.items()}
-            context.update(variables)
+            # Layered, not copied: copying the host's variables would render every one of them.
+            context = ChainMap(variables, role_context(role))
             values.append(
                 self._templar.copy_with_new_env(available_variables=context).template(_trusted(defaults[name]))
             )
