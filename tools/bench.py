@@ -408,6 +408,7 @@ def ansible_env(strategy: str = STRATEGY_DEFAULT, report: str = "reports") -> di
             "ANSIBLE_FILTER_PLUGINS": str(ROOT / "plugins" / "filter"),
             "ANSIBLE_ACTION_PLUGINS": str(ROOT / "plugins" / "action"),
             "ANSIBLE_LOOKUP_PLUGINS": str(ROOT / "plugins" / "lookup"),
+            "ANSIBLE_TEST_PLUGINS": str(ROOT / "plugins" / "test"),
             "ANSIBLE_CALLBACKS_ENABLED": "djangostack_report,ansible.posix.profile_tasks",
             "PROFILE_TASKS_TASK_OUTPUT_LIMIT": "10",
             "DJANGOSTACK_REPORT_DIR": str(LAB / report),

@@ -211,6 +211,7 @@ def ansible_env(report_dir: str, environ: dict[str, str] | None = None) -> dict[
     env.setdefault("ANSIBLE_FILTER_PLUGINS", str(ROOT / "plugins" / "filter"))
     env.setdefault("ANSIBLE_ACTION_PLUGINS", str(ROOT / "plugins" / "action"))
     env.setdefault("ANSIBLE_LOOKUP_PLUGINS", str(ROOT / "plugins" / "lookup"))
+    env.setdefault("ANSIBLE_TEST_PLUGINS", str(ROOT / "plugins" / "test"))
     env.setdefault("ANSIBLE_ROLES_PATH", str(ROOT / "roles"))
     env["DJANGOSTACK_REPORT_DIR"] = report_dir
     return env

@@ -221,6 +221,7 @@ def test_ansible_env_appends_the_callback_and_keeps_what_is_set():
     assert got["ANSIBLE_FILTER_PLUGINS"] == str(ROOT / "plugins" / "filter")
     assert got["ANSIBLE_ACTION_PLUGINS"] == str(ROOT / "plugins" / "action")
     assert got["ANSIBLE_LOOKUP_PLUGINS"] == str(ROOT / "plugins" / "lookup")
+    assert got["ANSIBLE_TEST_PLUGINS"] == str(ROOT / "plugins" / "test")
     assert got["DJANGOSTACK_REPORT_DIR"] == "/tmp/reports"  # noqa: S108
     again = drift.ansible_env("/r", {"ANSIBLE_CALLBACKS_ENABLED": "djangostack_report"})
     assert again["ANSIBLE_CALLBACKS_ENABLED"] == "djangostack_report"

@@ -19,7 +19,7 @@ def load(path, name):
 # The firewall role's filter lives with the one host-to-address resolver (plugins/filter/topology.py).
 topology = load("plugins/filter/topology.py", "topology_filter")
 firewall = topology
-moduli = load("roles/ssh/test_plugins/moduli.py", "moduli_test")
+moduli = load("plugins/test/moduli.py", "moduli_test")
 
 GROUPS = {"web": ["web1", "web2"], "db": ["db1"], "empty": []}
 HOSTVARS = {
