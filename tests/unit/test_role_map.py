@@ -8,12 +8,10 @@ the groups the map gives its roles. A playbook that decides membership on its ow
 
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
 import yaml
 from ansible.errors import AnsibleFilterError
-from conftest import ROLES, ROOT
+from conftest import ROLES, ROOT, load_source
 
 WIRING = yaml.safe_load((ROOT / "group_vars" / "all" / "wiring.yml").read_text())
 ROLE_MAP = WIRING["stack_role_map"]
@@ -21,14 +19,7 @@ PLAYBOOKS = sorted([*ROOT.glob("*.yml"), *(ROOT / "playbooks").glob("*.yml")])
 PLAYBOOKS = [p for p in PLAYBOOKS if p.name not in ("galaxy.yml", "requirements.yml")]
 
 
-def _load_filter():
-    spec = importlib.util.spec_from_file_location("roles_filter", ROOT / "plugins" / "filter" / "roles.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-roles_filter = _load_filter()
+roles_filter = load_source("plugins/filter/roles.py", "roles_filter")
 
 
 def _task_lists(play: dict):

@@ -17,21 +17,11 @@ import jinja2.nodes
 import yaml
 from conftest import ROLES, ROOT, load_source
 
+_strings = load_source("plugins/action/djangostack_preflight.py", "preflight_action")._strings
 WIRING = yaml.safe_load((ROOT / "group_vars" / "all" / "wiring.yml").read_text())
 ROLE_INPUTS = {
     name: role.name for role in ROLES for name in (yaml.safe_load((role / "defaults" / "main.yml").read_text()) or {})
 }
-
-
-def _strings(value):
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, list):
-        for item in value:
-            yield from _strings(item)
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _strings(item)
 
 
 def _defaulted_name(node) -> str | None:
@@ -108,23 +98,28 @@ PLAY = """
 """
 
 
-def test_the_lookup_answers_with_the_inventory_else_the_roles_own_default(tmp_path):
-    (tmp_path / "play.yml").write_text(PLAY)
-    (tmp_path / "hosts.yml").write_text(
-        yaml.safe_dump({"all": {"hosts": {"db1": {"postgresql_port": 5433}}, "vars": {"django_app": "shop"}}})
-    )
-    out = tmp_path / "out.json"
+def run_play(directory, inventory: str):
+    """Run directory/play.yml on the controller with the collection's lookups; what it wrote to `out`."""
+    out = directory / "out.json"
     env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_LOOKUP_PLUGINS=str(ROOT / "plugins" / "lookup"))
     result = subprocess.run(
-        ["ansible-playbook", "-i", str(tmp_path / "hosts.yml"), "-c", "local", "-e", f"out={out}", "play.yml"],
-        cwd=tmp_path,
+        ["ansible-playbook", "-i", inventory, "-c", "local", "-e", f"out={out}", "play.yml"],
+        cwd=directory,
         env=env,
         capture_output=True,
         text=True,
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    answers = json.loads(out.read_text())
+    return json.loads(out.read_text())
+
+
+def test_the_lookup_answers_with_the_inventory_else_the_roles_own_default(tmp_path):
+    (tmp_path / "play.yml").write_text(PLAY)
+    (tmp_path / "hosts.yml").write_text(
+        yaml.safe_dump({"all": {"hosts": {"db1": {"postgresql_port": 5433}}, "vars": {"django_app": "shop"}}})
+    )
+    answers = run_play(tmp_path, str(tmp_path / "hosts.yml"))
     assert answers == {
         "port": 5433,
         "port_of_db": 5433,
@@ -151,15 +146,4 @@ def test_the_lookup_renders_a_loaded_roles_templated_declaration(tmp_path):
       delegate_to: localhost
 """
     )
-    out = tmp_path / "out.json"
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_LOOKUP_PLUGINS=str(ROOT / "plugins" / "lookup"))
-    result = subprocess.run(
-        ["ansible-playbook", "-i", "h1,", "-c", "local", "-e", f"out={out}", "play.yml"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert json.loads(out.read_text()) == [[{"name": "redis", "sources": ["10.0.0.5"]}]]
+    assert run_play(tmp_path, "h1,") == [[{"name": "redis", "sources": ["10.0.0.5"]}]]
