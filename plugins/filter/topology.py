@@ -143,24 +143,19 @@ def pg_hba_lines(entries, groups, hostvars, self_host: str = "", address_var: st
     return list(dict.fromkeys(lines))
 
 
-def backup_plan(
-    db_host: str, databases, media_hosts, fixtures=None, hostvars=None, default_port=None, port_var: str = "ssh_port"
-) -> dict:
+def backup_plan(db_host: str, databases, media_hosts, fixtures=None) -> dict:
     """What the backup host pulls, and the SSH key (one per forced command) for each pull.
 
     ``sources`` are the archives the backup host makes (its config); ``keys`` the
     authorized_keys entries of the source hosts, each ``{host, id, command}``: the
     backup host keeps the private key ``<id>``, the source host forces ``command``
     (arguments of djangostack-backup-source; ``media-sync`` is rrsync, read-only).
-    Given ``hostvars``, each source also carries the SSH ``port`` of its host
-    (``port_var``; ``default_port``, the ssh role's default, when the host does not set it).
+    It reads only the groups: the role map and the wiring evaluate it often. The SSH
+    ports of the sources are added where the backup host needs them (``backup_ports``).
     """
     fixtures = fixtures or {}
     sources: list[dict] = []
     keys: list[dict] = []
-
-    def port(host: str) -> dict:
-        return {} if hostvars is None else {"port": _ssh_port(host, hostvars, port_var, default_port)}
 
     def key(host: str, purpose: str, command: str) -> str:
         ident = f"{host}_{purpose}"
@@ -174,7 +169,6 @@ def backup_plan(
                     "name": f"{database}-db",
                     "kind": "postgresql",
                     "host": db_host,
-                    **port(db_host),
                     "database": database,
                     "key": key(db_host, f"pg-dump-{database}", f"pg-dump {database}"),
                     "stats_key": key(db_host, f"pg-stats-{database}", f"pg-stats {database}"),
@@ -186,7 +180,6 @@ def backup_plan(
                 "name": "globals",
                 "kind": "postgresql-globals",
                 "host": db_host,
-                **port(db_host),
                 "key": key(db_host, "pg-globals", "pg-globals"),
             }
         )
@@ -196,12 +189,17 @@ def backup_plan(
                 "name": f"{host}-media",
                 "kind": "media",
                 "host": host,
-                **port(host),
                 "key": key(host, "media", "media-sync"),
                 "manifest_key": key(host, "media-manifest", "media-manifest"),
             }
         )
     return {"sources": sources, "keys": keys}
+
+
+def backup_ports(sources, hostvars, default_port=None, port_var: str = "ssh_port") -> list[dict]:
+    """The plan's sources, each with the SSH ``port`` of its host (``port_var``; ``default_port``,
+    the ssh role's default, when the host does not set it)."""
+    return [{**source, "port": _ssh_port(source["host"], hostvars, port_var, default_port)} for source in sources]
 
 
 def _ssh_port(host: str, hostvars, port_var: str, default):
@@ -287,6 +285,7 @@ class FilterModule:
             "djangostack_firewall_sources": firewall_sources,
             "djangostack_pg_hba_lines": pg_hba_lines,
             "djangostack_backup_plan": backup_plan,
+            "djangostack_backup_ports": backup_ports,
             "djangostack_backup_config": backup_config,
             "djangostack_backup_known_hosts": backup_known_hosts,
         }

@@ -242,8 +242,14 @@ FIXTURES = {"app": [{"table": "notes_note", "key": "id", "newest": "created_at"}
 KEY_DIR = "/etc/djangostack-backup/keys"
 
 
+def plan_with_ports(db_host, databases, media_hosts, fixtures, hostvars, default_port=None):
+    """The plan as the wiring hands it to the backup host: sources with their SSH ports."""
+    plan = topology.backup_plan(db_host, databases, media_hosts, fixtures)
+    return {**plan, "sources": topology.backup_ports(plan["sources"], hostvars, default_port)}
+
+
 def test_backup_plan_carries_each_sources_ssh_port_when_given_hostvars():
-    plan = topology.backup_plan("db1", ["app"], ["web1"], FIXTURES, BACKUP_HOSTVARS, 22)
+    plan = plan_with_ports("db1", ["app"], ["web1"], FIXTURES, BACKUP_HOSTVARS, 22)
     assert [(s["name"], s["port"]) for s in plan["sources"]] == [
         ("app-db", 2222),
         ("globals", 2222),
@@ -254,7 +260,7 @@ def test_backup_plan_carries_each_sources_ssh_port_when_given_hostvars():
 
 
 def test_backup_config_is_what_the_backup_program_reads():
-    plan = topology.backup_plan("db1", ["app"], ["web1"], FIXTURES, BACKUP_HOSTVARS, 22)
+    plan = plan_with_ports("db1", ["app"], ["web1"], FIXTURES, BACKUP_HOSTVARS, 22)
     config = topology.backup_config(plan["sources"], BACKUP_HOSTVARS, "djangostack_backup", KEY_DIR, {"storage": "/s"})
     assert config == {
         "storage": "/s",
@@ -301,9 +307,9 @@ def test_backup_port_comes_from_the_plan_and_a_plan_without_it_is_refused():
 
 def test_backup_plan_takes_the_default_port_it_is_given_and_needs_one():
     hostvars = {"db1": {"private_address": "10.10.0.21"}}
-    assert {s["port"] for s in topology.backup_plan("db1", ["app"], [], None, hostvars, 2022)["sources"]} == {2022}
+    assert {s["port"] for s in plan_with_ports("db1", ["app"], [], None, hostvars, 2022)["sources"]} == {2022}
     with pytest.raises(AnsibleFilterError, match="no ssh_port for host 'db1' and no default port"):
-        topology.backup_plan("db1", ["app"], [], None, hostvars)
+        plan_with_ports("db1", ["app"], [], None, hostvars)
 
 
 BACKUP_CONTEXT = {
@@ -323,7 +329,7 @@ BACKUP_CONTEXT = {
 
 
 def test_backup_config_template_writes_the_filters_dict_as_json():
-    plan = topology.backup_plan("db1", ["app"], ["web1"], FIXTURES, BACKUP_HOSTVARS, 22)
+    plan = plan_with_ports("db1", ["app"], ["web1"], FIXTURES, BACKUP_HOSTVARS, 22)
     text = render(
         "roles/backup/templates/config.json.j2",
         backup_sources=plan["sources"],
@@ -354,7 +360,7 @@ def test_backup_config_template_writes_the_filters_dict_as_json():
 
 
 def test_backup_known_hosts_at_each_sources_address_and_port():
-    plan = topology.backup_plan("db1", ["app"], ["web1"], FIXTURES, BACKUP_HOSTVARS, 22)
+    plan = plan_with_ports("db1", ["app"], ["web1"], FIXTURES, BACKUP_HOSTVARS, 22)
     content = base64.b64encode(b"ssh-ed25519 AAAAC3Nz root@host\n").decode()
     results = [{"item": host, "content": content} for host in ("db1", "web1")]
     text = render(
@@ -368,6 +374,4 @@ def test_backup_known_hosts_at_each_sources_address_and_port():
 
 def test_backup_plan_leaves_a_port_that_is_not_a_number_to_the_ssh_roles_preflight():
     hostvars = {"db1": {"private_address": "10.10.0.21", "ssh_port": "twenty-two"}}
-    assert {s["port"] for s in topology.backup_plan("db1", ["app"], [], None, hostvars, 22)["sources"]} == {
-        "twenty-two"
-    }
+    assert {s["port"] for s in plan_with_ports("db1", ["app"], [], None, hostvars, 22)["sources"]} == {"twenty-two"}
