@@ -389,12 +389,7 @@ def destroy() -> None:
 
 def ansible_env(strategy: str = STRATEGY_DEFAULT, report: str = "reports") -> dict[str, str]:
     """The environment of the lab's ansible runs: the repository's ansible.cfg plus the lab's settings
-    (those of .config/molecule/config.yml), the collection from this tree, profile_tasks."""
-    collections = OUT / "collections" / "ansible_collections" / "djangostack"
-    collections.mkdir(parents=True, exist_ok=True)
-    link = collections / "stack"
-    if not link.is_symlink():
-        link.symlink_to(ROOT)
+    (those of .config/molecule/config.yml), the collection from this tree (collections/ links to it), profile_tasks."""
     env = dict(os.environ)
     env.update(
         {
@@ -402,7 +397,7 @@ def ansible_env(strategy: str = STRATEGY_DEFAULT, report: str = "reports") -> di
             "MOLECULE_SCENARIO_NAME": "bench",
             "MOLECULE_PROJECT_DIRECTORY": str(ROOT),
             "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
-            "ANSIBLE_COLLECTIONS_PATH": f"{OUT / 'collections'}:{Path.home() / '.ansible' / 'collections'}",
+            "ANSIBLE_COLLECTIONS_PATH": f"{ROOT / 'collections'}:{Path.home() / '.ansible' / 'collections'}",
             "ANSIBLE_ROLES_PATH": str(ROOT / "roles"),
             "ANSIBLE_CALLBACK_PLUGINS": str(ROOT / "plugins" / "callback"),
             "ANSIBLE_FILTER_PLUGINS": str(ROOT / "plugins" / "filter"),

@@ -50,6 +50,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PLAYBOOK = ROOT / "drift.yml"
 CALLBACK = "djangostack_report"
+COLLECTIONS_PATH = f"{ROOT / 'collections'}:~/.ansible/collections:/usr/share/ansible/collections"
 # drift.yml's first play (on localhost) only checks --check/--diff: a host that ran
 # nothing else is not one of the inventory's hosts, it is left out of the report.
 GUARD_PLAY = "Drift report - refuse to run without --check --diff"
@@ -213,6 +214,9 @@ def ansible_env(report_dir: str, environ: dict[str, str] | None = None) -> dict[
     env.setdefault("ANSIBLE_LOOKUP_PLUGINS", str(ROOT / "plugins" / "lookup"))
     env.setdefault("ANSIBLE_TEST_PLUGINS", str(ROOT / "plugins" / "test"))
     env.setdefault("ANSIBLE_ROLES_PATH", str(ROOT / "roles"))
+    # The collection of this working tree (collections/ links to it) before an installed copy, as
+    # ansible.cfg says; an ANSIBLE_CONFIG elsewhere (the molecule lab's) would not say it.
+    env.setdefault("ANSIBLE_COLLECTIONS_PATH", COLLECTIONS_PATH)
     env["DJANGOSTACK_REPORT_DIR"] = report_dir
     return env
 

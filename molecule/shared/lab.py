@@ -63,12 +63,23 @@ def probe_ssh(target: str, user: str, command: str = "true", extra: str = "", po
     return probe().run(f"ssh {SSH_OPTS} -i {PROBE_KEY} -p {port} {extra} {user}@{target} {command}")
 
 
+def ansible_env(env: dict | None = None) -> dict[str, str]:
+    """The environment of a test's own ansible-playbook run: the collection of this working tree
+    (collections/ links to it) before any other path, so the copy molecule installs into
+    ~/.ansible/collections is never the one converged; no report of the molecule steps."""
+    env = dict(env or os.environ, ANSIBLE_ROLES_PATH=str(PROJECT / "roles"), ANSIBLE_NOCOLOR="1")
+    own = str(PROJECT / "collections")
+    others = env.get("ANSIBLE_COLLECTIONS_PATH", "~/.ansible/collections:/usr/share/ansible/collections")
+    env["ANSIBLE_COLLECTIONS_PATH"] = ":".join([own, *(p for p in others.split(":") if p and p != own)])
+    env.pop("DJANGOSTACK_REPORT_DIR", None)
+    return env
+
+
 def ansible_playbook(
     *args: str, timeout: int = 900, inventory: str | None = INVENTORY, env: dict | None = None
 ) -> subprocess.CompletedProcess:
     """Run ansible-playbook against the scenario's inventory (or, with inventory=None, the -i in args)."""
-    env = dict(env or os.environ, ANSIBLE_ROLES_PATH=str(PROJECT / "roles"), ANSIBLE_NOCOLOR="1")
-    env.pop("DJANGOSTACK_REPORT_DIR", None)
+    env = ansible_env(env)
     return subprocess.run(
         ["ansible-playbook", *(["-i", inventory] if inventory else []), *args],
         capture_output=True,

@@ -57,8 +57,11 @@ def test_it_is_linear_over_mitogen():
 def test_production_config_and_lab_use_it_and_the_lab_still_runs_linear():
     cfg = configparser.ConfigParser()
     cfg.read(ROOT / "ansible.cfg")
-    assert cfg["defaults"]["strategy"] == "mitogen_linear"
-    assert (ROOT / cfg["defaults"]["strategy_plugins"] / "mitogen_linear.py").is_file()
+    assert cfg["defaults"]["strategy"] == "djangostack.stack.mitogen_linear"
+    # Found as the collection's plugin: collections/ links to this tree, first in collections_path.
+    assert cfg["defaults"]["collections_path"].split(":")[0] == "./collections"
+    assert (ROOT / "collections/ansible_collections/djangostack/stack/plugins/strategy/mitogen_linear.py").is_file()
+    assert "strategy_plugins" not in cfg["defaults"]
     shared = yaml.safe_load((ROOT / ".config/molecule/config.yml").read_text())
     assert shared["ansible"]["cfg"]["defaults"]["strategy"] == "djangostack.stack.mitogen_linear"
     # The plain linear strategy stays tested: whole runs of the default scenario use it.

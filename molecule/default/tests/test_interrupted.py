@@ -13,7 +13,7 @@ import signal
 import subprocess
 import time
 
-from lab import INVENTORY, PROJECT, ansible_playbook, changes, fingerprint, instance, lab_hosts
+from lab import INVENTORY, PROJECT, ansible_env, ansible_playbook, changes, fingerprint, instance, lab_hosts
 
 NAME = lab_hosts()[0]
 # Where the kill lands is random (not a secret: the printed task number reproduces a failure).
@@ -31,8 +31,7 @@ DRIFTS = [
 def kill_after(tasks: int) -> tuple[str, int]:
     """Run site.yml on the host and SIGKILL ansible-playbook (its whole process group) when its
     output starts task number `tasks`; returns (the task it was killed at, the exit status)."""
-    env = dict(os.environ, ANSIBLE_ROLES_PATH=str(PROJECT / "roles"), ANSIBLE_NOCOLOR="1", PYTHONUNBUFFERED="1")
-    env.pop("DJANGOSTACK_REPORT_DIR", None)
+    env = ansible_env(dict(os.environ, PYTHONUNBUFFERED="1"))
     process = subprocess.Popen(
         ["ansible-playbook", "-i", INVENTORY, "--limit", NAME, str(PROJECT / "site.yml")],
         stdout=subprocess.PIPE,
