@@ -64,7 +64,10 @@ lint: venv ## yamllint, ansible-lint (production profile), ruff, docs/roles up t
 	@echo "==> docs/roles generated from the argument specs"
 	python tools/roledocs.py --check
 	@echo "==> ansible-lint (production profile)"
-	ANSIBLE_VAULT_PASSWORD_FILE=inventories/staging/vault-password.txt ansible-lint --offline
+	@# ansible-lint puts its cache's collections ($$ANSIBLE_HOME, else ~/.ansible) before ansible.cfg's
+	@# collections_path: a copy of djangostack.stack there (molecule installs one) would be linted
+	@# against instead of this tree. Its cache is the project's .ansible/ (ignored), so ./collections wins.
+	ANSIBLE_HOME=$(CURDIR)/.ansible ANSIBLE_VAULT_PASSWORD_FILE=inventories/staging/vault-password.txt ansible-lint --offline
 
 docs: venv ## regenerate docs/roles from the argument specs
 	python tools/roledocs.py

@@ -19,7 +19,7 @@ Exit status:
     1  drifted: at least one task would change something, and nothing failed
     2  error: ansible-playbook exited non-zero, a task failed, a host was
        unreachable, no host was checked, or the run left no report
-       (check.json of the djangostack_report callback); also for bad arguments
+       (check.json of the djangostack.stack.report callback); also for bad arguments
   130  interrupted (Ctrl-C): no report is written
 
 The JSON report:
@@ -30,7 +30,7 @@ The JSON report:
      "failed": {"web1": [{"role": "ssh", "task": "...", "msg": "..."}]},
      "unreachable": ["db2"]}
 A task of a play itself (no role) is listed under "(play)". Diff texts come from the
-djangostack_report callback: without colours, at most 20000 characters, and
+djangostack.stack.report callback: without colours, at most 20000 characters, and
 "(no_log: hidden)" for no_log tasks. The file may hold configuration excerpts: it is
 created readable by its owner only.
 """
@@ -49,7 +49,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PLAYBOOK = ROOT / "drift.yml"
-CALLBACK = "djangostack_report"
+CALLBACK = "djangostack.stack.report"
 COLLECTIONS_PATH = f"{ROOT / 'collections'}:~/.ansible/collections:/usr/share/ansible/collections"
 # drift.yml's first play (on localhost) only checks --check/--diff: a host that ran
 # nothing else is not one of the inventory's hosts, it is left out of the report.
@@ -76,7 +76,9 @@ def build_report(
     if ansible_rc != 0:
         errors.append(f"ansible-playbook exited {ansible_rc}")
     if check is None:
-        errors.append("the run left no check.json (djangostack_report callback not loaded, or ansible stopped early)")
+        errors.append(
+            "the run left no check.json (djangostack.stack.report callback not loaded, or ansible stopped early)"
+        )
     elif not check.get("check_mode"):
         errors.append("the run was not in check mode")
 
@@ -208,14 +210,9 @@ def ansible_env(report_dir: str, environ: dict[str, str] | None = None) -> dict[
     if CALLBACK not in enabled:
         enabled.append(CALLBACK)
     env["ANSIBLE_CALLBACKS_ENABLED"] = ",".join(enabled)
-    env.setdefault("ANSIBLE_CALLBACK_PLUGINS", str(ROOT / "plugins" / "callback"))
-    env.setdefault("ANSIBLE_FILTER_PLUGINS", str(ROOT / "plugins" / "filter"))
-    env.setdefault("ANSIBLE_ACTION_PLUGINS", str(ROOT / "plugins" / "action"))
-    env.setdefault("ANSIBLE_LOOKUP_PLUGINS", str(ROOT / "plugins" / "lookup"))
-    env.setdefault("ANSIBLE_TEST_PLUGINS", str(ROOT / "plugins" / "test"))
-    env.setdefault("ANSIBLE_ROLES_PATH", str(ROOT / "roles"))
-    # The collection of this working tree (collections/ links to it) before an installed copy, as
-    # ansible.cfg says; an ANSIBLE_CONFIG elsewhere (the molecule lab's) would not say it.
+    # The collection of this working tree (collections/ links to it) before an installed copy, as in
+    # ansible.cfg, also when ANSIBLE_CONFIG names another file. A path that is set is kept (the molecule
+    # lab sets one, with this tree first).
     env.setdefault("ANSIBLE_COLLECTIONS_PATH", COLLECTIONS_PATH)
     env["DJANGOSTACK_REPORT_DIR"] = report_dir
     return env

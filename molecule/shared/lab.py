@@ -67,7 +67,7 @@ def ansible_env(env: dict | None = None) -> dict[str, str]:
     """The environment of a test's own ansible-playbook run: the collection of this working tree
     (collections/ links to it) before any other path, so the copy molecule installs into
     ~/.ansible/collections is never the one converged; no report of the molecule steps."""
-    env = dict(env or os.environ, ANSIBLE_ROLES_PATH=str(PROJECT / "roles"), ANSIBLE_NOCOLOR="1")
+    env = dict(env or os.environ, ANSIBLE_NOCOLOR="1")
     own = str(PROJECT / "collections")
     others = env.get("ANSIBLE_COLLECTIONS_PATH", "~/.ansible/collections:/usr/share/ansible/collections")
     env["ANSIBLE_COLLECTIONS_PATH"] = ":".join([own, *(p for p in others.split(":") if p and p != own)])
@@ -103,7 +103,7 @@ def assert_check_made_no_changes() -> None:
 
 
 def report(kind: str) -> dict:
-    """The djangostack_report callback's last report of a kind ('check' or 'apply')."""
+    """The djangostack.stack.report callback's last report of a kind ('check' or 'apply')."""
     return json.loads((EPHEMERAL / "reports" / f"{kind}.json").read_text())
 
 

@@ -18,4 +18,4 @@ def invalid_networks(values) -> list[str]:
 
 class FilterModule:
     def filters(self):
-        return {"djangostack_invalid_networks": invalid_networks}
+        return {"invalid_networks": invalid_networks}

@@ -10,17 +10,21 @@ def stack_roles(role_map, group_names, switches=None) -> list[str]:
     and whose switch, if the map's switches name one, is on."""
     if not isinstance(role_map, dict):
         raise AnsibleFilterError(
-            f"djangostack_roles: the role map is a mapping of role to groups, got {type(role_map).__name__}"
+            f"djangostack.stack.roles: the role map is a mapping of role to groups, got {type(role_map).__name__}"
         )
     switches = dict(switches or {})
     unknown = sorted(set(switches) - set(role_map))
     if unknown:
-        raise AnsibleFilterError(f"djangostack_roles: switches for roles not in the role map: {', '.join(unknown)}")
+        raise AnsibleFilterError(
+            f"djangostack.stack.roles: switches for roles not in the role map: {', '.join(unknown)}"
+        )
     member = set(group_names or [])
     roles = []
     for role, groups in role_map.items():
         if not isinstance(groups, list) or not groups:
-            raise AnsibleFilterError(f"djangostack_roles: role {role}: a non-empty list of groups, got {groups!r}")
+            raise AnsibleFilterError(
+                f"djangostack.stack.roles: role {role}: a non-empty list of groups, got {groups!r}"
+            )
         if ("all" in groups or member.intersection(groups)) and _on(switches.get(role, True), role):
             roles.append(role)
     return roles
@@ -31,9 +35,9 @@ def _on(value, role: str) -> bool:
         return value
     if isinstance(value, str) and value.strip().lower() in ("true", "false"):
         return value.strip().lower() == "true"
-    raise AnsibleFilterError(f"djangostack_roles: the switch of role {role} is not a boolean: {value!r}")
+    raise AnsibleFilterError(f"djangostack.stack.roles: the switch of role {role} is not a boolean: {value!r}")
 
 
 class FilterModule:
     def filters(self):
-        return {"djangostack_roles": stack_roles}
+        return {"roles": stack_roles}

@@ -216,7 +216,7 @@ def _ssh_port(host: str, hostvars, port_var: str, default):
 
 
 def _source_port(source) -> int:
-    """The SSH port of a backup source, which the plan (``djangostack_backup_plan`` with hostvars) carries."""
+    """The SSH port of a backup source, which the plan (``djangostack.stack.backup_plan`` with hostvars) carries."""
     if source.get("port") is None:
         raise AnsibleFilterError(
             f"backup source '{source.get('name')}' has no port: build the plan with hostvars and the default port"
@@ -234,7 +234,7 @@ def backup_config(
 ) -> dict:
     """The backup program's config.json (backup role): ``settings`` and the ``sources`` to pull.
 
-    Each source of the plan (``djangostack_backup_plan``) becomes what the program
+    Each source of the plan (``djangostack.stack.backup_plan``) becomes what the program
     reads: the address and SSH port of its host, the pull account and key paths.
     """
     entries = []
@@ -277,15 +277,15 @@ def backup_known_hosts(results, sources, hostvars, address_var: str = "private_a
 class FilterModule:
     def filters(self):
         return {
-            "djangostack_server": stack_server,
-            "djangostack_clients": stack_clients,
-            "djangostack_peers": stack_peers,
-            "djangostack_address": stack_address,
-            "djangostack_addresses": stack_addresses,
-            "djangostack_firewall_sources": firewall_sources,
-            "djangostack_pg_hba_lines": pg_hba_lines,
-            "djangostack_backup_plan": backup_plan,
-            "djangostack_backup_ports": backup_ports,
-            "djangostack_backup_config": backup_config,
-            "djangostack_backup_known_hosts": backup_known_hosts,
+            "server": stack_server,
+            "clients": stack_clients,
+            "peers": stack_peers,
+            "address": stack_address,
+            "addresses": stack_addresses,
+            "firewall_sources": firewall_sources,
+            "pg_hba_lines": pg_hba_lines,
+            "backup_plan": backup_plan,
+            "backup_ports": backup_ports,
+            "backup_config": backup_config,
+            "backup_known_hosts": backup_known_hosts,
         }

@@ -20,4 +20,4 @@ def moduli_at_least(line: str, min_size: int) -> bool:
 
 class TestModule:
     def tests(self):
-        return {"djangostack_moduli_at_least": moduli_at_least}
+        return {"moduli_at_least": moduli_at_least}

@@ -64,12 +64,13 @@ def test_internal_vars_are_double_underscore_prefixed(role):
 
 @pytest.mark.parametrize("role", ROLES, ids=lambda p: p.name)
 def test_the_preflight_validates_the_main_entry_point_in_one_task(role):
-    """One djangostack_preflight task validates entry point main; no second spec to drift from it."""
+    """One djangostack.stack.preflight task validates entry point main; no second spec to drift from it."""
     specs = load(role / "meta" / "argument_specs.yml")["argument_specs"]
     assert set(specs) == {"main"}
     tasks = load(role / "tasks" / "preflight.yml")
-    assert [next(key for key in task if key not in ("name", "vars")) for task in tasks] == ["djangostack_preflight"]
-    assert tasks[0]["djangostack_preflight"].get("spec", "main") == "main"
+    actions = [next(key for key in task if key not in ("name", "vars")) for task in tasks]
+    assert actions == ["djangostack.stack.preflight"]
+    assert tasks[0]["djangostack.stack.preflight"].get("spec", "main") == "main"
 
 
 def spec_gaps(options: dict, prefix: str = "") -> list[str]:

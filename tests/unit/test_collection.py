@@ -24,5 +24,5 @@ def test_collection_builds_with_roles_and_playbooks(tmp_path):
         assert f"roles/{role}/tasks/main.yml" in names
         assert f"roles/{role}/meta/argument_specs.yml" in names
     assert "playbooks/base.yml" in names
-    assert "plugins/callback/djangostack_report.py" in names
+    assert "plugins/callback/report.py" in names
     assert not any(n.startswith((".venv", "molecule/", "inventories/")) for n in names)

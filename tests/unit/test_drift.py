@@ -1,4 +1,4 @@
-"""The drift report: tools/drift.py, drift.yml's guard, and the diff texts of the djangostack_report callback."""
+"""The drift report: tools/drift.py, drift.yml's guard, and the diff texts of the djangostack.stack.report callback."""
 
 from __future__ import annotations
 
@@ -215,16 +215,18 @@ def test_ansible_env_appends_the_callback_and_keeps_what_is_set():
         "/tmp/reports",  # noqa: S108 - a value, never created
         {"ANSIBLE_CALLBACKS_ENABLED": "profile_tasks", "ANSIBLE_ROLES_PATH": "/elsewhere"},
     )
-    assert got["ANSIBLE_CALLBACKS_ENABLED"] == "profile_tasks,djangostack_report"
+    assert got["ANSIBLE_CALLBACKS_ENABLED"] == "profile_tasks,djangostack.stack.report"
     assert got["ANSIBLE_ROLES_PATH"] == "/elsewhere"
-    assert got["ANSIBLE_CALLBACK_PLUGINS"] == str(ROOT / "plugins" / "callback")
-    assert got["ANSIBLE_FILTER_PLUGINS"] == str(ROOT / "plugins" / "filter")
-    assert got["ANSIBLE_ACTION_PLUGINS"] == str(ROOT / "plugins" / "action")
-    assert got["ANSIBLE_LOOKUP_PLUGINS"] == str(ROOT / "plugins" / "lookup")
-    assert got["ANSIBLE_TEST_PLUGINS"] == str(ROOT / "plugins" / "test")
+    # The collection (callback, plugins, roles) of this working tree first: collections/ links to it.
+    assert got["ANSIBLE_COLLECTIONS_PATH"].split(":")[0] == str(ROOT / "collections")
+    assert (ROOT / "collections/ansible_collections/djangostack/stack/plugins/callback/report.py").is_file()
+    assert not [name for name in got if name.endswith("_PLUGINS")]
     assert got["DJANGOSTACK_REPORT_DIR"] == "/tmp/reports"  # noqa: S108
-    again = drift.ansible_env("/r", {"ANSIBLE_CALLBACKS_ENABLED": "djangostack_report"})
-    assert again["ANSIBLE_CALLBACKS_ENABLED"] == "djangostack_report"
+    again = drift.ansible_env(
+        "/r", {"ANSIBLE_CALLBACKS_ENABLED": "djangostack.stack.report", "ANSIBLE_COLLECTIONS_PATH": "/mine"}
+    )
+    assert again["ANSIBLE_CALLBACKS_ENABLED"] == "djangostack.stack.report"
+    assert again["ANSIBLE_COLLECTIONS_PATH"] == "/mine"
 
 
 def test_write_json_replaces_the_file_and_leaves_no_temporary(tmp_path):
@@ -280,8 +282,8 @@ def test_callback_records_diff_text_and_hides_no_log(tmp_path):
     run_env = env(
         ANSIBLE_FORCE_COLOR="1",
         ANSIBLE_NOCOLOR="0",
-        ANSIBLE_CALLBACK_PLUGINS=str(ROOT / "plugins" / "callback"),
-        ANSIBLE_CALLBACKS_ENABLED="djangostack_report",
+        ANSIBLE_COLLECTIONS_PATH=str(ROOT / "collections"),
+        ANSIBLE_CALLBACKS_ENABLED="djangostack.stack.report",
         DJANGOSTACK_REPORT_DIR=str(tmp_path / "reports"),
     )
     args = ["ansible-playbook", "-i", "localhost,", "-c", "local", "-e", PYTHON, "-e", f"base={files}"]
@@ -399,8 +401,8 @@ def test_drift_tool_failed_task_is_an_error(tmp_path):
 
 
 def test_drift_tool_without_a_report_is_an_error(tmp_path):
-    # The callback is not found where ANSIBLE_CALLBACK_PLUGINS points: the run leaves no check.json.
-    broken = env(ANSIBLE_CALLBACK_PLUGINS=str(tmp_path / "nowhere"))
+    # The collection is not where ANSIBLE_COLLECTIONS_PATH points: no callback, the run leaves no check.json.
+    broken = env(ANSIBLE_COLLECTIONS_PATH=str(tmp_path / "nowhere"))
     result, data, _ = run_drift(tmp_path, "welcome\n", run_env=broken)
     assert result.returncode == 2, result.stdout + result.stderr
     assert data["status"] == "error"

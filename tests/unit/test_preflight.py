@@ -30,7 +30,7 @@ WEB = {
 
 
 def preflight(extra: dict, inventory: str = "preflight-host,") -> subprocess.CompletedProcess:
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_ROLES_PATH=str(ROOT / "roles"))
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1")
     return subprocess.run(
         [
             "ansible-playbook",
@@ -163,6 +163,7 @@ def test_a_wrong_type_is_reported_by_the_argument_spec_before_the_rules_run(web_
     assert result.returncode != 0
     output = failure(result)
     assert "nginx: argument ''nginx_server_names'' is of type dict" in output, output[-3000:]
+    assert "djangostack.stack.nginx: argument" not in output  # the role by its own name, as its inputs
     assert "host names only" not in output, output[-3000:]
 
 
@@ -170,7 +171,7 @@ def _checks_the_wiring() -> bool:
     """Whether playbooks/preflight.yml has its task refusing the wiring's variables in an inventory."""
     plays = yaml.safe_load((ROOT / "playbooks" / "preflight.yml").read_text())
     return any(
-        isinstance(task.get("djangostack_preflight"), dict) and "wiring" in task["djangostack_preflight"]
+        isinstance(task.get("djangostack.stack.preflight"), dict) and "wiring" in task["djangostack.stack.preflight"]
         for play in plays
         for task in play.get("tasks", [])
     )
@@ -183,7 +184,7 @@ def unfolded(output: str) -> str:
 
 needs_the_wiring_task = pytest.mark.skipif(
     not _checks_the_wiring(),
-    reason="playbooks/preflight.yml has no djangostack_preflight task with `wiring` yet",
+    reason="playbooks/preflight.yml has no djangostack.stack.preflight task with `wiring` yet",
 )
 
 

@@ -3,7 +3,10 @@
 Every playbook applies a role only where the map puts it: the role carries
 ``when: "'<role>' in stack_roles"`` and nothing else, and a play's hosts are exactly
 the groups the map gives its roles. A playbook that decides membership on its own
-(``'web' in group_names``, a narrower or wider host pattern) fails here.
+(``'web' in group_names``, a narrower or wider host pattern) fails here, and so does a
+role named other than by its collection name (``djangostack.stack.<role>``: a short name
+resolves only in a playbook run by its collection name, not through the wrappers at the
+root, and nothing puts roles/ on a roles path any more).
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from conftest import ROLES, ROOT, load_source
 WIRING = yaml.safe_load((ROOT / "group_vars" / "all" / "wiring.yml").read_text())
 ROLE_MAP = WIRING["stack_role_map"]
 PLAYBOOKS = sorted([*ROOT.glob("*.yml"), *(ROOT / "playbooks").glob("*.yml")])
-PLAYBOOKS = [p for p in PLAYBOOKS if p.name not in ("galaxy.yml", "requirements.yml")]
+PLAYBOOKS = [p for p in PLAYBOOKS if p.name not in ("galaxy.yml", "requirements.yml", "requirements-test.yml")]
+COLLECTION = "djangostack.stack."
 
 
 roles_filter = load_source("plugins/filter/roles.py", "roles_filter")
@@ -36,7 +40,7 @@ def _flatten(tasks: list):
 
 
 def _role_references(play: dict):
-    """(role name, its `when`) for each role the play applies, whatever the form."""
+    """(role name as written, its `when`) for each role the play applies, whatever the form."""
     for entry in play.get("roles") or []:
         if isinstance(entry, str):
             yield entry, None
@@ -45,7 +49,12 @@ def _role_references(play: dict):
     for task in _task_lists(play):
         for action in ("ansible.builtin.import_role", "ansible.builtin.include_role", "import_role", "include_role"):
             if action in task:
-                yield task[action]["name"].split(".")[-1], task.get("when")
+                yield task[action]["name"], task.get("when")
+
+
+def _roles(play: dict) -> list[tuple[str, str, object]]:
+    """(role, role name as written, its `when`) for each role the play applies."""
+    return [(written.removeprefix(COLLECTION), written, when) for written, when in _role_references(play)]
 
 
 def decisions(plays: list, role_map: dict) -> list[str]:
@@ -55,8 +64,10 @@ def decisions(plays: list, role_map: dict) -> list[str]:
         if "import_playbook" in play:
             continue
         name = play.get("name", "?")
-        refs = list(_role_references(play))
-        for role, when in refs:
+        refs = _roles(play)
+        for role, written, when in refs:
+            if written != COLLECTION + role:
+                found.append(f"{name}: role {written} is not named {COLLECTION}{role}")
             if role not in role_map:
                 found.append(f"{name}: role {role} is not in the role map")
                 continue
@@ -71,7 +82,7 @@ def decisions(plays: list, role_map: dict) -> list[str]:
                 found.append(f"{name}: task {task.get('name', '?')!r} decides on groups itself: {text}")
         if refs:
             hosts = str(play.get("hosts", ""))
-            groups = {g for role, _ in refs if role in role_map for g in role_map[role]}
+            groups = {g for role, _, _ in refs if role in role_map for g in role_map[role]}
             wanted = {"all"} if "all" in groups else groups
             if hosts != "all" and set(hosts.split(":")) != wanted:
                 found.append(f"{name}: hosts {hosts!r}, but the role map puts its roles on {sorted(wanted)}")
@@ -93,12 +104,18 @@ def test_every_role_of_the_map_is_applied_by_a_playbook():
     for playbook in PLAYBOOKS:
         for play in yaml.safe_load(playbook.read_text()) or []:
             if "import_playbook" not in play and play.get("name", "").startswith(("Base", "Data", "App", "Backup")):
-                applied |= {role for role, _ in _role_references(play)}
+                applied |= {role for role, _, _ in _roles(play)}
     assert applied == set(ROLE_MAP)
 
 
 def test_a_planted_group_condition_is_found():
-    plays = [{"name": "App", "hosts": "web:worker", "roles": [{"role": "nginx", "when": "'web' in group_names"}]}]
+    plays = [
+        {
+            "name": "App",
+            "hosts": "web:worker",
+            "roles": [{"role": "djangostack.stack.nginx", "when": "'web' in group_names"}],
+        }
+    ]
     assert decisions(plays, {"nginx": ["web"]}) == [
         "App: role nginx has when \"'web' in group_names\", not exactly \"'nginx' in stack_roles\"",
         "App: hosts 'web:worker', but the role map puts its roles on ['web']",
@@ -111,7 +128,7 @@ def test_a_planted_role_without_condition_or_in_a_task_is_found():
             "name": "Data",
             "hosts": "db",
             "tasks": [
-                {"name": "x", "ansible.builtin.import_role": {"name": "postgresql"}},
+                {"name": "x", "ansible.builtin.import_role": {"name": "djangostack.stack.postgresql"}},
                 {"name": "y", "ansible.builtin.debug": {}, "when": "'db' in group_names"},
             ],
         }
@@ -122,8 +139,26 @@ def test_a_planted_role_without_condition_or_in_a_task_is_found():
     ]
 
 
+def test_a_planted_short_role_name_is_found():
+    when = "'redis' in stack_roles"
+    plays = [
+        {"name": "Data", "hosts": "cache", "roles": [{"role": "redis", "when": when}]},
+        {"name": "Pre", "hosts": "cache", "tasks": [{"ansible.builtin.import_role": {"name": "redis"}, "when": when}]},
+    ]
+    assert decisions(plays, {"redis": ["cache"]}) == [
+        "Data: role redis is not named djangostack.stack.redis",
+        "Pre: role redis is not named djangostack.stack.redis",
+    ]
+
+
 def test_a_play_that_follows_the_map_passes():
-    plays = [{"name": "Data", "hosts": "cache", "roles": [{"role": "redis", "when": "'redis' in stack_roles"}]}]
+    plays = [
+        {
+            "name": "Data",
+            "hosts": "cache",
+            "roles": [{"role": "djangostack.stack.redis", "when": "'redis' in stack_roles"}],
+        }
+    ]
     assert decisions(plays, {"redis": ["cache"]}) == []
 
 

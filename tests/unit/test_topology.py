@@ -22,7 +22,8 @@ topology = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(topology)
 
 FILTERS = {
-    **topology.FilterModule().filters(),
+    # The templates call them by their collection names (djangostack.stack.pg_hba_lines).
+    **{f"djangostack.stack.{name}": function for name, function in topology.FilterModule().filters().items()},
     "comment": comment,
     "to_nice_json": to_nice_json,
     "b64decode": b64decode,

@@ -4,7 +4,7 @@ Playbook-adjacent group_vars outrank the inventory's, so an inventory that sets 
 group_vars/all/wiring.yml silently changes nothing. Its description in the role's
 meta/argument_specs.yml (and so docs/roles) marks it "(wired)" or "(wired from <inputs>)"; a mark
 on an option the wiring no longer sets is stale. The preflight refuses such a variable in an
-inventory (plugins/action/djangostack_preflight.py, `wiring`), naming the inputs to set instead:
+inventory (plugins/action/preflight.py, `wiring`), naming the inputs to set instead:
 its derivation of those inputs is tested here too.
 """
 
@@ -27,7 +27,7 @@ MARK = re.compile(r"\(wired(?: from [^()]+)?\)")
 # What tools/roledocs.py flags as wired in docs/roles: any such text must be true.
 LOOSE_MARK = "(wired"
 
-preflight = load_source("plugins/action/djangostack_preflight.py", "djangostack_preflight_action")
+preflight = load_source("plugins/action/preflight.py", "djangostack_preflight_action")
 
 
 def description(spec: dict) -> str:
@@ -190,7 +190,7 @@ def test_every_wiring_expression_parses():
         # through the wiring's own firewall_ssh_ports; ansible_port is Ansible's, dropped
         ("ssh_firewall_open_ports", ["ssh_port"]),
         ("ssh_transition_ports", []),
-        # a role input read by djangostack_role_input, through stack_db_port
+        # a role input read by djangostack.stack.role_input, through stack_db_port
         ("pgbouncer_server_port", ["postgresql_port"]),
         # wired from another wired option: expanded to what that one follows
         ("celery_environment_files", ["django_environment_files"]),
@@ -215,10 +215,10 @@ def test_no_input_is_set_by_the_wiring_or_magic():
 def test_inputs_of_a_synthetic_wiring():
     wiring = {
         "stack_a": "{{ stack_b | default(x_in) }}",
-        "stack_b": "{{ lookup('djangostack_role_input', 'role_port', host=stack_c) }}",
+        "stack_b": "{{ lookup('djangostack.stack.role_input', 'role_port', host=stack_c) }}",
         "stack_c": "{{ groups['db'] | first }}",
-        "role_default_only": "{{ lookup('djangostack_role_input', 'role_port', inventory=false) }}",
-        "role_contrib": "{{ query('djangostack_role_input', *stack_roles, contribution='rules') | flatten }}",
+        "role_default_only": "{{ lookup('djangostack.stack.role_input', 'role_port', inventory=false) }}",
+        "role_contrib": "{{ query('djangostack.stack.role_input', *stack_roles, contribution='rules') | flatten }}",
         "role_x": ["{{ stack_a }}", {"name": "{{ y_in ~ inventory_hostname ~ ansible_port | default(22) }}"}],
         "cycle_a": "{{ cycle_b ~ z_in }}",
         "cycle_b": "{{ cycle_a }}",

@@ -1,7 +1,7 @@
 """The wiring derives from the inventory and never restates a role's default.
 
 A role input read where its role is not loaded goes through the
-``djangostack_role_input`` lookup (the inventory's value, else the role's own
+``djangostack.stack.role_input`` lookup (the inventory's value, else the role's own
 default); ``<role input> | default(...)`` in group_vars/all/wiring.yml is a copy
 of that default that silently disagrees the day the role changes it.
 """
@@ -17,7 +17,7 @@ import jinja2.nodes
 import yaml
 from conftest import ROLES, ROOT, load_source
 
-_strings = load_source("plugins/action/djangostack_preflight.py", "preflight_action")._strings
+_strings = load_source("plugins/action/preflight.py", "preflight_action")._strings
 WIRING = yaml.safe_load((ROOT / "group_vars" / "all" / "wiring.yml").read_text())
 ROLE_INPUTS = {
     name: role.name for role in ROLES for name in (yaml.safe_load((role / "defaults" / "main.yml").read_text()) or {})
@@ -69,7 +69,7 @@ def test_a_planted_restated_default_is_found():
     ]
 
 
-lookup = load_source("plugins/lookup/djangostack_role_input.py", "role_input_lookup")
+lookup = load_source("plugins/lookup/role_input.py", "role_input_lookup")
 
 
 def test_an_input_belongs_to_the_longest_role_name_that_prefixes_it():
@@ -89,19 +89,20 @@ PLAY = """
       delegate_to: localhost
       vars:
         answers:
-          port: "{{ lookup('djangostack_role_input', 'postgresql_port') }}"
-          port_of_db: "{{ lookup('djangostack_role_input', 'postgresql_port', host='db1') }}"
-          port_default: "{{ lookup('djangostack_role_input', 'postgresql_port', host='db1', inventory=false) }}"
-          database: "{{ lookup('djangostack_role_input', 'django_database_name') }}"
-          media: "{{ lookup('djangostack_role_input', 'django_media_dir') }}"
-          rules: "{{ query('djangostack_role_input', 'nginx', 'common', 'celery', contribution='firewall_rules') }}"
+          port: "{{ lookup('djangostack.stack.role_input', 'postgresql_port') }}"
+          port_of_db: "{{ lookup('djangostack.stack.role_input', 'postgresql_port', host='db1') }}"
+          port_default: "{{ lookup('djangostack.stack.role_input', 'postgresql_port', host='db1', inventory=false) }}"
+          database: "{{ lookup('djangostack.stack.role_input', 'django_database_name') }}"
+          media: "{{ lookup('djangostack.stack.role_input', 'django_media_dir') }}"
+          rules: >-
+            {{ query('djangostack.stack.role_input', 'nginx', 'common', 'celery', contribution='firewall_rules') }}
 """
 
 
 def run_play(directory, inventory: str):
     """Run directory/play.yml on the controller with the collection's lookups; what it wrote to `out`."""
     out = directory / "out.json"
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_LOOKUP_PLUGINS=str(ROOT / "plugins" / "lookup"))
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_COLLECTIONS_PATH=str(ROOT / "collections"))
     result = subprocess.run(
         ["ansible-playbook", "-i", inventory, "-c", "local", "-e", f"out={out}", "play.yml"],
         cwd=directory,
@@ -142,7 +143,7 @@ def test_the_lookup_renders_a_loaded_roles_templated_declaration(tmp_path):
   tasks:
     - ansible.builtin.copy:
         dest: "{{ out }}"
-        content: "{{ query('djangostack_role_input', 'redis', contribution='firewall_rules') | to_json }}"
+        content: "{{ query('djangostack.stack.role_input', 'redis', contribution='firewall_rules') | to_json }}"
       delegate_to: localhost
 """
     )

@@ -273,8 +273,8 @@ def playbook_runs_log() -> str:
 
 def test_no_secret_appears_in_the_converge_logs():
     log = playbook_runs_log()
-    assert "TASK [postgresql" in log  # the log covers the converge
-    assert "TASK [django" in log
+    assert "TASK [djangostack.stack.postgresql : " in log  # the log covers the converge (roles by FQCN)
+    assert "TASK [djangostack.stack.django : " in log
     leaked = [name for name, secret in SECRETS.items() if secret in log]
     assert leaked == []
 

@@ -7,7 +7,7 @@ preflight runs before every converge and deploy, and each task costs a round of 
 strategy on every host. Nothing on the host is read or changed (no connection is used).
 
     - name: Validate the nginx role's inputs and rules
-      djangostack_preflight:
+      djangostack.stack.preflight:
         rules:
           - that: nginx_server_names | length > 0
             msg: "nginx_server_names: host names only (got {{ nginx_server_names }})"
@@ -37,7 +37,7 @@ to its sources) is reported, with the inputs the wiring derives it from (what to
 Extra vars (-e) are not the inventory and are not reported.
 
     - name: The inventory sets no variable of the stack's wiring
-      djangostack_preflight:
+      djangostack.stack.preflight:
         spec: false
         wiring: "{{ playbook_dir }}/group_vars/all/wiring.yml"
 """
@@ -94,7 +94,7 @@ MAGIC_NAMES = frozenset(
         "namespace",
     }
 )
-ROLE_INPUT_LOOKUP = ("djangostack_role_input", "djangostack.stack.djangostack_role_input")
+ROLE_INPUT_LOOKUP = ("djangostack.stack.role_input",)
 
 
 def _as_list(value: Any) -> list:
@@ -136,9 +136,9 @@ def _const(node: Any, default: Any = None) -> Any:
 
 
 def _names(value: Any) -> set[str]:
-    """The variables a wiring value reads, and the role inputs it reads via djangostack_role_input.
+    """The variables a wiring value reads, and the role inputs it reads via djangostack.stack.role_input.
 
-    `lookup('djangostack_role_input', 'postgresql_port', host=...)` reads postgresql_port (unless
+    `lookup('djangostack.stack.role_input', 'postgresql_port', host=...)` reads postgresql_port (unless
     `inventory=false`: the role's own default only); with `contribution='firewall_rules'` it reads
     each of the host's roles' `<role>_firewall_rules` (which roles: the inventory's groups).
     """
@@ -226,14 +226,14 @@ class ActionModule(ActionBase):
         args = self._task.args
         unknown = set(args) - OPTIONS
         if unknown:
-            raise AnsibleError(f"djangostack_preflight: unknown options {sorted(unknown)}")
+            raise AnsibleError(f"djangostack.stack.preflight: unknown options {sorted(unknown)}")
         rules = args.get("rules", [])
         if not isinstance(rules, list) or not all(isinstance(rule, dict) for rule in rules):
-            raise AnsibleError("djangostack_preflight: rules must be a list of mappings")
+            raise AnsibleError("djangostack.stack.preflight: rules must be a list of mappings")
         for rule in rules:
             if "that" not in rule or "msg" not in rule or set(rule) - RULE_KEYS:
                 raise AnsibleError(
-                    f"djangostack_preflight: a rule has that, msg, and optionally name, when, loop: {dict(rule)}"
+                    f"djangostack.stack.preflight: a rule has that, msg, and optionally name, when, loop: {dict(rule)}"
                 )
 
         errors, wired = [], 0
@@ -268,9 +268,9 @@ class ActionModule(ActionBase):
             with open(path, encoding="utf-8") as stream:
                 wiring = yaml.safe_load(stream) or {}
         except (OSError, yaml.YAMLError) as error:
-            raise AnsibleError(f"djangostack_preflight: cannot read the wiring {path}: {error}") from error
+            raise AnsibleError(f"djangostack.stack.preflight: cannot read the wiring {path}: {error}") from error
         if not isinstance(wiring, dict):
-            raise AnsibleError(f"djangostack_preflight: the wiring {path} is not a mapping")
+            raise AnsibleError(f"djangostack.stack.preflight: the wiring {path} is not a mapping")
         sources = self._inventory_vars(task_vars)
         # A value equal to the wiring's own expression is the wiring itself (an inventory kept next
         # to this very group_vars directory) or a copy of it: nothing the inventory changes.
@@ -289,7 +289,7 @@ class ActionModule(ActionBase):
         inventory = getattr(manager, "_inventory", None)
         host = inventory.get_host(task_vars.get("inventory_hostname", "")) if inventory is not None else None
         if host is None:
-            raise AnsibleError("djangostack_preflight: wiring needs the play's inventory and host")
+            raise AnsibleError("djangostack.stack.preflight: wiring needs the play's inventory and host")
         groups = list(host.get_groups())
         all_group = inventory.groups.get("all")
         if all_group is not None and all_group not in groups:
@@ -310,19 +310,20 @@ class ActionModule(ActionBase):
             return []
         role = getattr(self._task, "_role", None)
         if role is None:
-            raise AnsibleError("djangostack_preflight: spec needs the task to run inside a role (or spec: false)")
+            raise AnsibleError("djangostack.stack.preflight: spec needs the task to run inside a role (or spec: false)")
         if entry_point == "main" and role._from_files.get("tasks", "main") == "main":
             # Entered by its main entry point: ansible validated that spec itself, one task earlier.
             return []
         specs = role._get_role_argspecs()
         if entry_point not in specs:
             raise AnsibleError(
-                f"djangostack_preflight: role {role.get_name()} has no argument spec entry point {entry_point!r}"
+                f"djangostack.stack.preflight: role {role.get_name()} has no argument spec entry point {entry_point!r}"
             )
         options = specs[entry_point].get("options", {})
         provided = self._templar.template({name: task_vars[name] for name in options if name in task_vars})
         validated = ArgumentSpecValidator(options).validate(provided, validate_role_argument_spec=True)
-        return [f"{role.get_name()}: {message}" for message in validated.error_messages]
+        # The role's own name, as its inputs are prefixed ("nginx: argument 'nginx_server_names' ..."), not its FQCN.
+        return [f"{role.get_name(include_role_fqcn=False)}: {message}" for message in validated.error_messages]
 
     def _holds(self, templar: Any, conditions: Any) -> bool:
         return all(templar.evaluate_conditional(condition) for condition in _as_list(conditions))

@@ -1,6 +1,6 @@
 """Callback plugin: a machine-readable report of what a run changed, per host and role.
 
-Enabled with ANSIBLE_CALLBACKS_ENABLED=djangostack_report. When DJANGOSTACK_REPORT_DIR
+Enabled with ANSIBLE_CALLBACKS_ENABLED=djangostack.stack.report. When DJANGOSTACK_REPORT_DIR
 is set, each playbook run writes `<dir>/check.json` (run in check mode) or
 `<dir>/apply.json` (a real run), replacing the previous report of that kind:
 
@@ -10,7 +10,8 @@ is set, each playbook run writes `<dir>/check.json` (run in check mode) or
                                      "diff_text": "--- before: /etc/ssh/sshd_config\\n+++ after: ..."}],
                         "failed": [], "unreachable": false, "ok": 12, "plays": ["Preflight - ...", ...]}}}
 
-Each changed (and failed) entry names its role (null for a task of the play itself),
+Each changed (and failed) entry names its role by its own name, not its collection's (null for a
+task of the play itself),
 task, action and play. `diff_text` is the unified diff of the result, as `--diff`
 shows it but without colours, cut to 20000 characters; "" when the result carries no
 diff (run with --diff to get one), and "(no_log: hidden)" for a result under no_log:
@@ -35,7 +36,7 @@ from pathlib import Path
 from ansible.plugins.callback import CallbackBase
 
 DOCUMENTATION = """
-    name: djangostack_report
+    name: report
     type: aggregate
     short_description: JSON report of changed and failed tasks per host and role
     description:
@@ -63,7 +64,7 @@ def _cut(text: str) -> str:
 class CallbackModule(CallbackBase):
     CALLBACK_VERSION = 2.0
     CALLBACK_TYPE = "aggregate"
-    CALLBACK_NAME = "djangostack_report"
+    CALLBACK_NAME = "djangostack.stack.report"
     CALLBACK_NEEDS_ENABLED = True
 
     def __init__(self) -> None:
@@ -93,8 +94,15 @@ class CallbackModule(CallbackBase):
     def _entry(self, result) -> dict:
         task = result._task
         data = result._result
-        role = task._role.get_name() if task._role else None
-        entry = {"role": role, "task": task.get_name(), "action": task.action, "play": self._play}
+        # A role of the collection by its own name ("ssh", "ssh : Install sshd_config"), not its FQCN:
+        # the report, tools/drift.py and the lab's tests group by role.
+        role = task._role.get_name(include_role_fqcn=False) if task._role else None
+        entry = {
+            "role": role,
+            "task": task.get_name(include_role_fqcn=False),
+            "action": task.action,
+            "play": self._play,
+        }
         if self._no_log(data, task):
             entry.update(diff=False, diff_text=NO_LOG)
             if isinstance(data.get("results"), list):

@@ -28,7 +28,7 @@ except ImportError:  # pragma: no cover - older ansible-core trusts every string
 
 
 DOCUMENTATION = r"""
-name: djangostack_role_input
+name: role_input
 short_description: A role input's value for a host, from the inventory or the role's own default
 description:
   - Returns, for each term (a role input such as C(postgresql_port)), the value the inventory
@@ -90,7 +90,7 @@ def owner(name: str, roles_dir: Path = ROLES) -> str:
         if name.startswith(role + "_"):
             return role
     raise AnsibleLookupError(
-        f"djangostack_role_input: no role owns '{name}' (inputs are prefixed with their role's name)"
+        f"djangostack.stack.role_input: no role owns '{name}' (inputs are prefixed with their role's name)"
     )
 
 
@@ -113,7 +113,7 @@ class LookupModule(LookupBase):
         if host:
             hostvars = variables.get("hostvars") or {}
             if host not in hostvars:
-                raise AnsibleLookupError(f"djangostack_role_input: no inventory host '{host}'")
+                raise AnsibleLookupError(f"djangostack.stack.role_input: no inventory host '{host}'")
             source = hostvars[host]
         contribution = self.get_option("contribution")
         if contribution:
@@ -126,7 +126,9 @@ class LookupModule(LookupBase):
                 continue
             defaults = role_defaults(owner(name))
             if name not in defaults:
-                raise AnsibleLookupError(f"djangostack_role_input: '{name}' is not an input of role {owner(name)}")
+                raise AnsibleLookupError(
+                    f"djangostack.stack.role_input: '{name}' is not an input of role {owner(name)}"
+                )
             # The role's other defaults and its internal vars fill what the inventory does not
             # set, as when the role runs.
             role = owner(name)
