@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Drift report for djangostack: what differs between an inventory's hosts and the desired state.
 
-Runs the whole stack (drift.yml: site.yml behind a guard) with --check --diff, so
+Runs the whole stack (playbooks/drift.yml: site.yml behind a guard) with --check --diff, so
 nothing is changed, and reports per host and per role which tasks would change
 something. Ansible's own output, diffs included, streams through unchanged; a short
 summary follows it, and the report is written as JSON (by default to
@@ -48,10 +48,10 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PLAYBOOK = ROOT / "drift.yml"
+PLAYBOOK = ROOT / "playbooks" / "drift.yml"
 CALLBACK = "djangostack.stack.report"
 COLLECTIONS_PATH = f"{ROOT / 'collections'}:~/.ansible/collections:/usr/share/ansible/collections"
-# drift.yml's first play (on localhost) only checks --check/--diff: a host that ran
+# playbooks/drift.yml's first play (on localhost) only checks --check/--diff: a host that ran
 # nothing else is not one of the inventory's hosts, it is left out of the report.
 GUARD_PLAY = "Drift report - refuse to run without --check --diff"
 NO_ROLE = "(play)"
@@ -264,7 +264,11 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
         help="where to write the JSON report (default: <repo>/.cache/drift/<inventory name>.json)",
     )
     parser.add_argument(
-        "--playbook", type=Path, metavar="PATH", default=PLAYBOOK, help="playbook to run (default: <repo>/drift.yml)"
+        "--playbook",
+        type=Path,
+        metavar="PATH",
+        default=PLAYBOOK,
+        help="playbook to run (default: <repo>/playbooks/drift.yml)",
     )
     return parser.parse_args(argv), extra
 

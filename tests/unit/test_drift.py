@@ -155,7 +155,7 @@ def test_the_guard_play_host_is_not_one_of_the_inventory():
 
 
 def test_the_guard_play_name_is_drift_yml_s():
-    plays = yaml.safe_load((ROOT / "drift.yml").read_text())
+    plays = yaml.safe_load((ROOT / "playbooks" / "drift.yml").read_text())
     assert plays[0]["name"] == drift.GUARD_PLAY
 
 
@@ -443,7 +443,7 @@ def test_drift_playbook_refuses_to_run_without_check_and_diff(inventory, flags):
 
 def test_drift_playbook_guard_lets_check_diff_through(tmp_path):
     # The guard plays alone (site.yml is not run here): they pass under --check --diff.
-    plays = yaml.safe_load((ROOT / "drift.yml").read_text())
+    plays = yaml.safe_load((ROOT / "playbooks" / "drift.yml").read_text())
     assert plays[-1] == {"name": "The whole stack, in check mode", "ansible.builtin.import_playbook": "site.yml"}
     assert len(plays) == 3
     guard = tmp_path / "guard.yml"
