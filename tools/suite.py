@@ -31,9 +31,6 @@ ROOT = Path(__file__).resolve().parent.parent
 LOGS = ROOT / ".cache" / "logs"
 SCORES = ROOT / ".cache" / "scores"
 HEARTBEAT = 300  # seconds between "still running" lines, so a CI log never looks stuck
-# When it starts, molecule installs the project as a collection into ~/.ansible/collections;
-# two starting at once collide there (FileExistsError). Each lane starts this long after the one before.
-STAGGER = 60
 # Lines of a failed scenario's log worth repeating at the end of the output.
 WHY = re.compile(r"^(FAILED |ERROR |CRITICAL |fatal: |failed: |\S+\s+: ok=\d+ .*failed=[1-9])")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -124,12 +121,9 @@ def main(lanes: list[str]) -> int:
     # The CPU, sampled at every heartbeat: where the suite's time goes on a 2-core machine.
     began, sample = time.monotonic(), cpu_times()
     first = sample
-    started_molecule = False
+    # Every lane starts at once: molecule's prerun (an install of this tree into a collections
+    # path, which made two starting together collide) is off (.config/molecule/config.yml).
     for thread in threads:
-        runs_molecule = not thread.scenarios[0].startswith("make:")
-        if runs_molecule and started_molecule:
-            time.sleep(STAGGER)
-        started_molecule = started_molecule or runs_molecule
         thread.start()
     with (LOGS / "cpu.log").open("w") as cpu_log:
         while any(thread.is_alive() for thread in threads):
