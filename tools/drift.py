@@ -10,6 +10,7 @@ summary follows it, and the report is written as JSON (by default to
     drift.py -i inventories/production
     drift.py -i inventories/production --limit web1 --json /srv/reports/drift.json
     drift.py -i inventories/staging -- --vault-password-file ~/.vault-staging
+    drift.py -i inventories/production --playbook djangostack.stack.drift   (the installed collection's)
 
 Arguments after `--` go to ansible-playbook unchanged. `make drift
 INVENTORY=inventories/production [LIMIT=web1]` runs this.
@@ -204,6 +205,18 @@ def resolve(path: str) -> str:
     return path
 
 
+# A playbook of an installed collection, by its name (ansible-playbook finds it on the collections path).
+PLAYBOOK_FQCN = re.compile(r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
+
+
+def playbook_arg(playbook: str) -> str:
+    """The playbook as ansible-playbook gets it: a collection's playbook name unchanged (the run then
+    uses the installed collection, as in an execution environment), else the file's absolute path."""
+    if PLAYBOOK_FQCN.match(playbook) and not Path(playbook).exists():
+        return playbook
+    return str(Path(playbook).resolve())
+
+
 def ansible_env(report_dir: str, environ: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ if environ is None else environ)
     enabled = [c.strip() for c in env.get("ANSIBLE_CALLBACKS_ENABLED", "").split(",") if c.strip()]
@@ -265,10 +278,10 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     )
     parser.add_argument(
         "--playbook",
-        type=Path,
-        metavar="PATH",
-        default=PLAYBOOK,
-        help="playbook to run (default: <repo>/playbooks/drift.yml)",
+        metavar="PATH|FQCN",
+        default=str(PLAYBOOK),
+        help="playbook to run: a file, or an installed collection's playbook by name (djangostack.stack.drift; "
+        "default: <repo>/playbooks/drift.yml)",
     )
     return parser.parse_args(argv), extra
 
@@ -276,8 +289,7 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
 def main(argv: list[str] | None = None) -> int:
     args, extra = parse_args(sys.argv[1:] if argv is None else argv)
     json_path = (args.json or ROOT / ".cache" / "drift" / f"{inventory_name(args.inventory)}.json").resolve()
-    playbook = args.playbook.resolve()
-    cmd = ["ansible-playbook", "-i", resolve(args.inventory), str(playbook), "--check", "--diff"]
+    cmd = ["ansible-playbook", "-i", resolve(args.inventory), playbook_arg(args.playbook), "--check", "--diff"]
     if args.limit:
         cmd += ["--limit", args.limit]
     cmd += extra

@@ -229,6 +229,26 @@ def test_ansible_env_appends_the_callback_and_keeps_what_is_set():
     assert again["ANSIBLE_COLLECTIONS_PATH"] == "/mine"
 
 
+@pytest.mark.parametrize(
+    ("given", "passed"),
+    [
+        # An installed collection's playbook goes to ansible-playbook by its name.
+        ("djangostack.stack.drift", "djangostack.stack.drift"),
+        # A file, by its absolute path (the run's working directory is the repository).
+        ("playbooks/drift.yml", str(Path("playbooks/drift.yml").resolve())),
+        ("drift.yml", str(Path("drift.yml").resolve())),
+        ("/srv/ops/drift.yml", "/srv/ops/drift.yml"),
+    ],
+)
+def test_the_playbook_is_a_file_or_a_collections_playbook(given, passed):
+    assert drift.playbook_arg(given) == passed
+
+
+def test_the_default_playbook_is_this_trees(tmp_path):
+    args, _ = drift.parse_args(["-i", "inventories/staging"])
+    assert drift.playbook_arg(args.playbook) == str(ROOT / "playbooks" / "drift.yml")
+
+
 def test_write_json_replaces_the_file_and_leaves_no_temporary(tmp_path):
     target = tmp_path / "deep" / "er" / "production.json"
     drift.write_json(target, {"status": "drifted"})

@@ -3,11 +3,18 @@ check and diff mode) per host and role, a plain converge repairs every one, and 
 is clean. The score (detected and repaired out of injected) is printed and kept for `make test`.
 
 One all-in-one host is drifted; the other stays in sync, so the report must tell them apart.
+
+The first report (the baseline, the lab's check-mode pass) runs through the collection as a user
+installs it: this tree built and installed with ansible-galaxy into a temporary directory, the
+playbook by its name (djangostack.stack.drift), and nothing of the checkout on the collections
+path, the roles path or a plugin path. That is how the report runs in an execution environment: its
+callback, the wiring and every plugin come from the installed collection.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -156,14 +163,44 @@ DRIFTS = [
 ]
 
 
-def drift_run(tmp_path_factory, label: str, *limit: str) -> tuple[int, dict]:
-    """tools/drift.py over the lab inventory (or `--limit`): (exit code, JSON report)."""
+# What points ansible at the checkout's roles and plugins (molecule sets some for its own steps).
+CHECKOUT_PATHS = re.compile(r"^ANSIBLE_(ROLES_PATH|LIBRARY|COLLECTIONS_PATHS?|[A-Z]+_PLUGINS)$")
+
+
+def installed_collection(base) -> dict[str, str]:
+    """This tree built and installed as the collection djangostack.stack under `base`; the environment
+    of a run that finds that copy and no other (the `ansible` package's collections stay: the docker
+    connection, ansible.posix, ...)."""
+    run = {"capture_output": True, "text": True, "timeout": 300, "check": False}
+    build = subprocess.run(
+        ["ansible-galaxy", "collection", "build", "--output-path", str(base), str(PROJECT)], cwd=PROJECT, **run
+    )
+    assert build.returncode == 0, build.stdout + build.stderr
+    (archive,) = base.glob("djangostack-stack-*.tar.gz")
+    install = subprocess.run(
+        ["ansible-galaxy", "collection", "install", "--no-deps", "-p", str(base / "collections"), str(archive)],
+        cwd=base,
+        **run,
+    )
+    assert install.returncode == 0, install.stdout + install.stderr
+    env = {name: value for name, value in os.environ.items() if not CHECKOUT_PATHS.match(name)}
+    env["ANSIBLE_COLLECTIONS_PATH"] = str(base / "collections")
+    return env
+
+
+def drift_run(tmp_path_factory, label: str, *limit: str, installed: dict | None = None) -> tuple[int, dict]:
+    """tools/drift.py over the lab inventory (or `--limit`): (exit code, JSON report). With `installed`
+    (an installed_collection() environment), through that copy: djangostack.stack.drift by its name."""
     report = tmp_path_factory.mktemp(label) / "drift.json"
+    command = [sys.executable, str(PROJECT / "tools" / "drift.py"), "-i", INVENTORY, "--json", str(report)]
+    if installed:
+        command += ["--playbook", "djangostack.stack.drift"]
     result = subprocess.run(
-        [sys.executable, str(PROJECT / "tools" / "drift.py"), "-i", INVENTORY, "--json", str(report), *limit],
+        [*command, *limit],
         capture_output=True,
         text=True,
         timeout=1200,
+        env=installed,
         check=False,
     )
     summary = result.stdout[result.stdout.rfind("DRIFT REPORT") :]
@@ -184,7 +221,10 @@ def reported(report: dict, drift: Drift) -> list[str]:
 
 @pytest.fixture(scope="module")
 def baseline(tmp_path_factory):
-    return drift_run(tmp_path_factory, "baseline")
+    """The lab's check-mode pass, through the installed collection (see the module's docstring)."""
+    installed = installed_collection(tmp_path_factory.mktemp("installed"))
+    code, report = drift_run(tmp_path_factory, "baseline", installed=installed)
+    return code, report, installed
 
 
 @pytest.fixture(scope="module")
@@ -217,9 +257,27 @@ def repaired(detected, tmp_path_factory):
 
 def test_converged_hosts_report_zero_changes_under_check_diff(baseline):
     """The scenario's `check` step: drift.yml --check --diff over the converged lab changes nothing."""
-    code, report = baseline
+    code, report, _ = baseline
     assert (code, report["status"]) == (0, "in-sync"), report
     assert report["in_sync"] == lab_hosts()
+
+
+def test_the_check_pass_ran_through_the_installed_collection(baseline):
+    """The baseline's playbook, roles and callback came from the installed copy, not from this tree."""
+    _, report, installed = baseline
+    path = installed["ANSIBLE_COLLECTIONS_PATH"]
+    assert report["in_sync"] == lab_hosts()
+    assert not any(CHECKOUT_PATHS.match(name) and name != "ANSIBLE_COLLECTIONS_PATH" for name in installed)
+    found = subprocess.run(
+        ["ansible-playbook", "--syntax-check", "-i", "localhost,", "djangostack.stack.drift"],
+        capture_output=True,
+        text=True,
+        env=installed,
+        timeout=300,
+        check=False,
+    )
+    assert found.returncode == 0, found.stdout + found.stderr
+    assert f"{path}/ansible_collections/djangostack/stack/playbooks/drift.yml" in found.stdout
 
 
 @pytest.mark.parametrize("drift", DRIFTS, ids=lambda d: d.name)
