@@ -170,8 +170,11 @@ CHECKOUT_PATHS = re.compile(r"^ANSIBLE_(ROLES_PATH|LIBRARY|COLLECTIONS_PATHS?|[A
 def installed_collection(base) -> dict[str, str]:
     """This tree built and installed as the collection djangostack.stack under `base`; the environment
     of a run that finds that copy and no other (the `ansible` package's collections stay: the docker
-    connection, ansible.posix, ...)."""
-    run = {"capture_output": True, "text": True, "timeout": 300, "check": False}
+    connection, ansible.posix, ...). The install runs in that environment too: with this tree's
+    collections/ on the path, ansible-galaxy would find djangostack.stack installed already and do nothing."""
+    env = {name: value for name, value in os.environ.items() if not CHECKOUT_PATHS.match(name)}
+    env["ANSIBLE_COLLECTIONS_PATH"] = str(base / "collections")
+    run = {"capture_output": True, "text": True, "timeout": 300, "check": False, "env": env}
     build = subprocess.run(
         ["ansible-galaxy", "collection", "build", "--output-path", str(base), str(PROJECT)], cwd=PROJECT, **run
     )
@@ -183,8 +186,8 @@ def installed_collection(base) -> dict[str, str]:
         **run,
     )
     assert install.returncode == 0, install.stdout + install.stderr
-    env = {name: value for name, value in os.environ.items() if not CHECKOUT_PATHS.match(name)}
-    env["ANSIBLE_COLLECTIONS_PATH"] = str(base / "collections")
+    playbook = base / "collections" / "ansible_collections" / "djangostack" / "stack" / "playbooks" / "drift.yml"
+    assert playbook.is_file(), install.stdout + install.stderr
     return env
 
 
