@@ -67,7 +67,11 @@ class Lane(threading.Thread):
             self.running[scenario] = start
             print(f"==> {title(scenario)}: started", flush=True)
             with log_path(scenario).open("w") as log:
-                code = subprocess.call(command(scenario), stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+                try:
+                    code = subprocess.call(command(scenario), stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+                except OSError as error:  # the command itself is missing (no venv on PATH): a failure, said
+                    log.write(f"could not start {' '.join(command(scenario))}: {error}\n")
+                    code = 127
             del self.running[scenario]
             self.results[scenario] = (code, time.monotonic() - start)
             verdict = "passed" if code == 0 else f"FAILED (exit {code})"

@@ -76,3 +76,14 @@ def test_busy_percent_counts_idle_and_iowait_as_idle():
 def test_cpu_times_reads_this_machine():
     busy, total = suite.cpu_times()
     assert 0 < busy <= total
+
+
+def test_a_lane_whose_command_cannot_start_fails_and_says_why(tmp_path, monkeypatch):
+    monkeypatch.setattr(suite, "LOGS", tmp_path)
+    monkeypatch.setattr(suite, "command", lambda item: [str(tmp_path / "no-such-molecule"), "test", "-s", item])
+    results: dict = {}
+    lane = suite.Lane(["default", "acme"], results, {})
+    lane.run()
+    assert results["default"][0] == 127
+    assert "acme" not in results  # a failed item ends its lane
+    assert "could not start" in (tmp_path / "molecule-default.log").read_text()
