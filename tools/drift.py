@@ -11,9 +11,19 @@ summary follows it, and the report is written as JSON (by default to
     drift.py -i inventories/production --limit web1 --json /srv/reports/drift.json
     drift.py -i inventories/staging -- --vault-password-file ~/.vault-staging
     drift.py -i inventories/production --playbook djangostack.stack.drift   (the installed collection's)
+    drift.py -i inventories/production --navigator   (in the execution environment, ansible-navigator.yml)
 
 Arguments after `--` go to ansible-playbook unchanged. `make drift
 INVENTORY=inventories/production [LIMIT=web1]` runs this.
+
+With --navigator the run happens in the execution environment of ansible-navigator.yml
+(`ansible-navigator run djangostack.stack.drift --mode stdout --ee true -i ... --check --diff`,
+the image's installed collection): no ansible.cfg of this tree and no environment of this
+process reach it, the settings file enables the report callback by its collection name and
+points DJANGOSTACK_REPORT_DIR into this repository (mounted at its own path, the run's working
+directory), where this reads check.json (.cache/reports/navigator; one such run at a time).
+Arguments after `--` go to ansible-navigator, which passes what it does not know to
+ansible-playbook.
 
 Exit status:
     0  in sync: every host checked, nothing would change
@@ -39,6 +49,7 @@ created readable by its owner only.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -55,6 +66,10 @@ COLLECTIONS_PATH = f"{ROOT / 'collections'}:~/.ansible/collections:/usr/share/an
 # playbooks/drift.yml's first play (on localhost) only checks --check/--diff: a host that ran
 # nothing else is not one of the inventory's hosts, it is left out of the report.
 GUARD_PLAY = "Drift report - refuse to run without --check --diff"
+# --navigator: the playbook of the image's collection, and where ansible-navigator.yml has the report
+# callback write (DJANGOSTACK_REPORT_DIR, relative to the repository: the run's working directory).
+NAVIGATOR_PLAYBOOK = "djangostack.stack.drift"
+NAVIGATOR_REPORT_DIR = ".cache/reports/navigator"
 NO_ROLE = "(play)"
 EXIT_IN_SYNC, EXIT_DRIFTED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -125,6 +140,7 @@ def build_report(
         "limit": limit,
         "generated": generated or utc_now(),
         "ansible_rc": ansible_rc,
+        "ansible_core": (check or {}).get("ansible_core"),
         "status": status,
         "errors": errors,
         "in_sync": in_sync,
@@ -261,7 +277,8 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
         argv, extra = argv[:cut], argv[cut + 1 :]
     parser = argparse.ArgumentParser(
         prog="drift.py",
-        usage="%(prog)s [-h] -i INVENTORY [--limit PATTERN] [--json PATH] [--playbook PATH] [-- ANSIBLE_ARGS ...]",
+        usage="%(prog)s [-h] -i INVENTORY [--limit PATTERN] [--json PATH] [--playbook PATH] [--navigator] "
+        "[-- ANSIBLE_ARGS ...]",
         description="Check-mode, diff-mode run of the whole stack against an inventory: changes nothing, "
         "reports per host and role what differs from the desired state.",
         epilog="Arguments after -- are passed to ansible-playbook. Exit status: 0 in sync; 1 drifted (and "
@@ -279,26 +296,55 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument(
         "--playbook",
         metavar="PATH|FQCN",
-        default=str(PLAYBOOK),
         help="playbook to run: a file, or an installed collection's playbook by name (djangostack.stack.drift; "
-        "default: <repo>/playbooks/drift.yml)",
+        f"default: <repo>/playbooks/drift.yml, with --navigator {NAVIGATOR_PLAYBOOK})",
     )
-    return parser.parse_args(argv), extra
+    parser.add_argument(
+        "--navigator",
+        action="store_true",
+        help="run with ansible-navigator in the execution environment of ansible-navigator.yml",
+    )
+    args = parser.parse_args(argv)
+    if args.playbook is None:
+        args.playbook = NAVIGATOR_PLAYBOOK if args.navigator else str(PLAYBOOK)
+    return args, extra
+
+
+def build_command(args: argparse.Namespace, extra: list[str]) -> list[str]:
+    """The command line of the check-mode run: ansible-playbook, or ansible-navigator with --navigator."""
+    if args.navigator:
+        cmd = ["ansible-navigator", "run", playbook_arg(args.playbook), "--mode", "stdout", "--ee", "true"]
+        cmd += ["-i", resolve(args.inventory), "--check", "--diff"]
+    else:
+        cmd = ["ansible-playbook", "-i", resolve(args.inventory), playbook_arg(args.playbook), "--check", "--diff"]
+    if args.limit:
+        cmd += ["--limit", args.limit]
+    return cmd + extra
+
+
+def report_directory(navigator: bool) -> contextlib.AbstractContextManager[str]:
+    """Where the run's report callback writes check.json: a temporary directory, or with --navigator the
+    one ansible-navigator.yml names in the repository (emptied of a previous run's check.json first)."""
+    if not navigator:
+        return tempfile.TemporaryDirectory(prefix="djangostack-drift-")
+    directory = ROOT / NAVIGATOR_REPORT_DIR
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "check.json").unlink(missing_ok=True)
+    return contextlib.nullcontext(str(directory))
 
 
 def main(argv: list[str] | None = None) -> int:
     args, extra = parse_args(sys.argv[1:] if argv is None else argv)
     json_path = (args.json or ROOT / ".cache" / "drift" / f"{inventory_name(args.inventory)}.json").resolve()
-    cmd = ["ansible-playbook", "-i", resolve(args.inventory), playbook_arg(args.playbook), "--check", "--diff"]
-    if args.limit:
-        cmd += ["--limit", args.limit]
-    cmd += extra
+    cmd = build_command(args, extra)
 
-    with tempfile.TemporaryDirectory(prefix="djangostack-drift-") as report_dir:
+    with report_directory(args.navigator) as report_dir:
+        # ansible-navigator's own environment does not reach the execution environment: its settings do.
+        env = dict(os.environ) if args.navigator else ansible_env(report_dir)
         try:
-            proc = subprocess.Popen(cmd, cwd=ROOT, env=ansible_env(report_dir))
+            proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
         except FileNotFoundError:
-            print("drift.py: ansible-playbook is not on PATH (make venv; put .venv/bin first)", file=sys.stderr)
+            print(f"drift.py: {cmd[0]} is not on PATH (make venv; put .venv/bin first)", file=sys.stderr)
             return EXIT_ERROR
         try:
             rc = proc.wait()

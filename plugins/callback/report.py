@@ -4,7 +4,7 @@ Enabled with ANSIBLE_CALLBACKS_ENABLED=djangostack.stack.report. When DJANGOSTAC
 is set, each playbook run writes `<dir>/check.json` (run in check mode) or
 `<dir>/apply.json` (a real run), replacing the previous report of that kind:
 
-    {"check_mode": true, "finished": 1732460000.0,
+    {"check_mode": true, "finished": 1732460000.0, "ansible_core": "2.21.5",
      "hosts": {"web1": {"changed": [{"role": "ssh", "task": "...", "action": "ansible.builtin.template",
                                      "play": "Base - ...", "diff": true,
                                      "diff_text": "--- before: /etc/ssh/sshd_config\\n+++ after: ..."}],
@@ -20,20 +20,14 @@ entry of a loop task also has `items`, one {"item", "diff_text"} per changed ite
 and its `diff_text` is theirs joined. `plays` lists the plays in which the host had a
 result (tools/drift.py leaves out hosts that only ran its guard play on localhost).
 
+`ansible_core` is the version of ansible-core that ran (the lanes of the oldest and the newest
+supported release tell their runs apart by it).
+
 The molecule suite reads check.json to prove that a converged host reports zero
 changes under --check; tools/drift.py (`make drift`) reads it to say what drifted.
 """
 
 from __future__ import annotations
-
-import copy
-import json
-import os
-import re
-import time
-from pathlib import Path
-
-from ansible.plugins.callback import CallbackBase
 
 DOCUMENTATION = """
     name: report
@@ -45,6 +39,16 @@ DOCUMENTATION = """
     requirements:
       - enable in the configuration (callbacks_enabled)
 """
+
+import copy
+import json
+import os
+import re
+import time
+from pathlib import Path
+
+from ansible.plugins.callback import CallbackBase
+from ansible.release import __version__ as ansible_core_version
 
 DIFF_LIMIT = 20000
 TRUNCATED = "\n... (diff truncated at {limit} characters)\n"
@@ -164,7 +168,12 @@ class CallbackModule(CallbackBase):
             return
         path = Path(directory)
         path.mkdir(parents=True, exist_ok=True)
-        report = {"check_mode": self._check_mode, "finished": time.time(), "hosts": self._hosts}
+        report = {
+            "check_mode": self._check_mode,
+            "finished": time.time(),
+            "ansible_core": ansible_core_version,
+            "hosts": self._hosts,
+        }
         target = path / ("check.json" if self._check_mode else "apply.json")
         tmp = target.with_suffix(".tmp")
         tmp.write_text(json.dumps(report, indent=2, sort_keys=True, default=str))

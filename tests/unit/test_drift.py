@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from ansible.release import __version__ as ansible_core_version
 from conftest import ROOT, load_source
 
 drift = load_source("tools/drift.py", "djangostack_drift")
@@ -75,6 +76,11 @@ def test_every_host_unchanged_is_in_sync():
         0,
     )
     assert drift.exit_code(r) == 0
+
+
+def test_the_report_names_the_ansible_core_that_ran():
+    assert report(dict(check(web1=host()), ansible_core="2.19.14"))["ansible_core"] == "2.19.14"
+    assert report(None)["ansible_core"] is None
 
 
 def test_a_changed_task_drifts_its_host_under_its_role():
@@ -249,6 +255,115 @@ def test_the_default_playbook_is_this_trees(tmp_path):
     assert drift.playbook_arg(args.playbook) == str(ROOT / "playbooks" / "drift.yml")
 
 
+# --- --navigator: the run in the execution environment (ansible-navigator.yml) ---------------------------
+
+
+def test_without_navigator_the_run_is_ansible_playbook_here():
+    args, extra = drift.parse_args(["-i", "localhost,", "--limit", "web1", "--", "-e", "x=1"])
+    assert drift.build_command(args, extra) == [
+        "ansible-playbook",
+        "-i",
+        "localhost,",
+        str(ROOT / "playbooks" / "drift.yml"),
+        "--check",
+        "--diff",
+        "--limit",
+        "web1",
+        "-e",
+        "x=1",
+    ]
+
+
+def test_navigator_runs_the_images_drift_playbook_in_the_execution_environment():
+    args, extra = drift.parse_args(["-i", "inventories/staging", "--navigator", "--limit", "web1", "--", "-v"])
+    assert drift.build_command(args, extra) == [
+        "ansible-navigator",
+        "run",
+        "djangostack.stack.drift",
+        "--mode",
+        "stdout",
+        "--ee",
+        "true",
+        "-i",
+        str(ROOT / "inventories" / "staging"),
+        "--check",
+        "--diff",
+        "--limit",
+        "web1",
+        "-v",
+    ]
+
+
+def test_navigator_takes_another_playbook():
+    args, extra = drift.parse_args(["-i", "localhost,", "--navigator", "--playbook", "other.stack.drift"])
+    assert drift.build_command(args, extra)[:3] == ["ansible-navigator", "run", "other.stack.drift"]
+
+
+def test_navigator_settings_give_the_run_what_drift_reads():
+    settings = yaml.safe_load((ROOT / "ansible-navigator.yml").read_text())["ansible-navigator"]
+    assert settings["mode"] == "stdout"
+    ee = settings["execution-environment"]
+    assert ee["enabled"] is True
+    galaxy = yaml.safe_load((ROOT / "galaxy.yml").read_text())
+    assert ee["image"] == f"djangostack-ee:{galaxy['version']}"
+    variables = ee["environment-variables"]["set"]
+    # The report callback and the strategy by their collection names, from the image's collection.
+    assert drift.CALLBACK in variables["ANSIBLE_CALLBACKS_ENABLED"].split(",")
+    assert variables["ANSIBLE_STRATEGY"] == "djangostack.stack.mitogen_linear"
+    assert "collections" not in variables["ANSIBLE_COLLECTIONS_PATH"].split("/")[:2]
+    # check.json lands in the repository (the mounted working directory), where drift.py reads it.
+    assert variables["DJANGOSTACK_REPORT_DIR"] == drift.NAVIGATOR_REPORT_DIR
+    assert not Path(drift.NAVIGATOR_REPORT_DIR).is_absolute()
+    assert Path(drift.NAVIGATOR_REPORT_DIR).parts[0] == ".cache"
+    assert ".cache/" in (ROOT / ".gitignore").read_text().split()
+
+
+FAKE_NAVIGATOR = """#!/bin/sh
+# Records how it was called and writes the report the callback would write in the image.
+printf '%s\n' "$@" > "$FAKE_ARGS"
+pwd >> "$FAKE_ARGS"
+if [ -n "$FAKE_CHECK" ]; then printf '%s' "$FAKE_CHECK" > .cache/reports/navigator/check.json; fi
+exit "${FAKE_RC:-0}"
+"""
+
+
+def run_fake_navigator(tmp_path, monkeypatch, check_json):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "ansible-navigator"
+    fake.write_text(FAKE_NAVIGATOR)
+    fake.chmod(0o755)
+    repo = tmp_path / "repo"
+    repo.mkdir(exist_ok=True)
+    monkeypatch.setattr(drift, "ROOT", repo)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_ARGS", str(tmp_path / "args"))
+    monkeypatch.setenv("FAKE_CHECK", json.dumps(check_json) if check_json else "")
+    out = tmp_path / "report.json"
+    rc = drift.main(["-i", "localhost,", "--navigator", "--json", str(out)])
+    return rc, json.loads(out.read_text()), (tmp_path / "args").read_text().splitlines(), repo
+
+
+def test_navigator_run_is_read_from_the_report_directory_in_the_repository(tmp_path, monkeypatch):
+    data = check(web1=host(changed=[change("ssh : Configure sshd")]))
+    rc, result, argv, repo = run_fake_navigator(tmp_path, monkeypatch, data)
+    assert rc == 1
+    assert result["status"] == "drifted"
+    assert list(result["drifted"]["web1"]) == ["ssh"]
+    assert argv[:3] == ["run", "djangostack.stack.drift", "--mode"]
+    assert argv[-1] == str(repo)  # run in the repository: ansible-navigator.yml is found, the tree is mounted
+    assert (repo / drift.NAVIGATOR_REPORT_DIR / "check.json").is_file()
+
+
+def test_navigator_run_without_a_report_is_an_error_not_the_previous_report(tmp_path, monkeypatch):
+    stale = tmp_path / "repo" / drift.NAVIGATOR_REPORT_DIR / "check.json"
+    stale.parent.mkdir(parents=True)
+    stale.write_text(json.dumps(check(web1=host())))
+    rc, result, _, _ = run_fake_navigator(tmp_path, monkeypatch, None)
+    assert rc == 2
+    assert any("no check.json" in e for e in result["errors"])
+
+
 def test_write_json_replaces_the_file_and_leaves_no_temporary(tmp_path):
     target = tmp_path / "deep" / "er" / "production.json"
     drift.write_json(target, {"status": "drifted"})
@@ -318,6 +433,7 @@ def test_callback_records_diff_text_and_hides_no_log(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "\x1b[" in result.stdout  # the colours were on
     raw = (tmp_path / "reports" / "check.json").read_text()
+    assert json.loads(raw)["ansible_core"] == ansible_core_version  # the release of this venv ran
     entries = {e["task"]: e for e in json.loads(raw)["hosts"]["localhost"]["changed"]}
     assert list(entries) == ["Write the config", "Write the secret", "Write each file", "Write a big file"]
 
