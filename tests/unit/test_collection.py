@@ -149,13 +149,19 @@ def test_the_archive_holds_the_collection_and_nothing_of_the_checkout(installed)
     for name in TESTS:
         assert f"plugins/test/{name}.yml" in names, f"test {name} has no documentation"
     assert {"LICENSE", "meta/runtime.yml", "group_vars/all/wiring.yml", "plugins/callback/report.py"} <= names
+    # the release notes and ansible-test's ignore files (tools/sanity.sh runs it on an installed copy)
+    assert {"CHANGELOG.md", "changelogs/changelog.yaml", "tests/sanity/ignore-2.21.txt"} <= names
     assert members["playbooks/group_vars"].issym()
     assert members["playbooks/group_vars"].linkname == "../group_vars"
     leaked = sorted(
         name
         for name in names
-        if name.split("/")[0] in {"collections", ".venv", ".cache", ".ansible", ".git", "tests", "molecule", "app"}
+        if name.split("/")[0] in {"collections", ".venv", ".cache", ".ansible", ".git", "molecule", "app"}
         or name.split("/")[0] in {"inventories", "tools", "ansible.cfg", "site.yml", "requirements-test.yml"}
+        # of tests/, only ansible-test's sanity ignore files ship (tools/sanity.sh runs it on the installed copy)
+        or (name.split("/")[0] == "tests" and name.split("/")[1:2] not in ([], ["sanity"]))
+        or name.startswith("changelogs/fragments/")
+        or name in {"execution-environment.yml", "ansible-navigator.yml"}
         or "__pycache__" in name
     )
     assert leaked == []
@@ -336,7 +342,9 @@ def test_ansible_doc_documents_every_filter_and_test(installed, kind, names):
 
 def test_every_playbook_passes_syntax_check_by_its_fqcn(installed):
     fqcns = [f"{NAMESPACE}.{playbook}" for playbook in PLAYBOOKS]
-    assert {f"{NAMESPACE}.{name}" for name in ("site", "deploy", "rollback", "drift", "restore_drill")} <= set(fqcns)
+    assert {
+        f"{NAMESPACE}.{name}" for name in ("site", "bootstrap", "deploy", "rollback", "drift", "restore_drill")
+    } <= set(fqcns)
     result = installed.run("ansible-playbook", "-i", "localhost,", "--syntax-check", *fqcns)
     for fqcn in fqcns:
         assert f"{installed.path}/playbooks/{fqcn.rsplit('.', 1)[1]}.yml" in result.stdout

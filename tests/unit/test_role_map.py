@@ -19,7 +19,14 @@ from conftest import ROLES, ROOT, load_source
 WIRING = yaml.safe_load((ROOT / "group_vars" / "all" / "wiring.yml").read_text())
 ROLE_MAP = WIRING["stack_role_map"]
 PLAYBOOKS = sorted([*ROOT.glob("*.yml"), *(ROOT / "playbooks").glob("*.yml")])
-PLAYBOOKS = [p for p in PLAYBOOKS if p.name not in ("galaxy.yml", "requirements.yml", "requirements-test.yml")]
+NOT_PLAYBOOKS = (
+    "galaxy.yml",
+    "requirements.yml",
+    "requirements-test.yml",
+    "execution-environment.yml",
+    "ansible-navigator.yml",
+)
+PLAYBOOKS = [p for p in PLAYBOOKS if p.name not in NOT_PLAYBOOKS]
 COLLECTION = "djangostack.stack."
 
 
