@@ -7,7 +7,16 @@ SHELL := /bin/bash
 
 VENV        := .venv
 BIN         := $(VENV)/bin
-PY          := python3
+# The machine's python3 (Debian 12: 3.11), found before .venv/bin goes first on PATH below: a
+# recipe's `python3` would be the venv's.
+PY          := $(or $(shell command -v python3),python3)
+# The tools run on the newest supported ansible-core (requirements-dev.txt), which needs Python
+# >= 3.12 on the controller: tools/controller-python finds one (Debian 13's python3 is 3.13).
+# .venv-oldest holds the oldest supported ansible-core, the minimum of meta/runtime.yml's
+# requires_ansible, on Debian's python3, with every other pin of requirements-dev.txt.
+NEWEST_PY   := $(shell tools/controller-python)
+OLDEST_VENV := .venv-oldest
+OLDEST_CORE := $(shell sed -n 's/^requires_ansible: *">=\([0-9.]*\)"$$/\1/p' meta/runtime.yml)
 LAB         := $(PY) tools/lab.py
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export ANSIBLE_FORCE_COLOR ?= 0
@@ -19,16 +28,19 @@ export ANSIBLE_NOCOLOR ?= 1
 # `make molecule` runs the scenarios in two lanes; `make molecule SCENARIO=name`
 # runs one (several names: one after the other).
 MOLECULE_LANES := default multi+acme
-LANES       := default multi make:lint+make:unit+acme
+LANES       := default multi make:lint+make:sanity+make:unit+make:oldest+acme
 SCENARIO    ?=
 space       := $(subst ,, )
 DEBIAN_PACKAGES := python3 python3-venv docker.io debootstrap openssh-client git make age rsync
 
 APP_VENV    := .cache/appvenv
+# The collection's version (galaxy.yml): the tag of the execution environment image (`make ee`).
+VERSION     := $(shell sed -n 's/^version: *//p' galaxy.yml)
+CONTAINER_RUNTIME ?= docker
 # `make drift` checks this inventory (LIMIT=pattern narrows it to some hosts).
 INVENTORY   ?= inventories/staging
 
-.PHONY: help deps venv engine images lint docs unit app-test molecule test demo demo-clean drift bench clean
+.PHONY: help deps venv oldest-venv oldest newest-python sanity ee engine images lint docs unit app-test molecule test demo demo-clean drift bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -40,14 +52,35 @@ deps: ## install the Debian packages the controller needs (when missing)
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-$(BIN)/.installed: requirements-dev.txt
-	@echo "==> building the Python virtual environment ($(VENV)) from requirements-dev.txt"
-	$(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -r requirements-dev.txt
-	@touch $@
+# $(call build_venv,DIR,PYTHON,CORE): a venv in DIR on PYTHON with the pins of requirements-dev.txt;
+# with CORE, ansible-core CORE instead of its pin, and the `ansible` package's collections (the
+# same versions in both venvs) installed without its dependency on the newest ansible-core.
+define build_venv
+	rm -rf $(1) && $(2) -m venv $(1)
+	$(1)/bin/pip install -q --upgrade pip
+	$(if $(3),grep -v '^ansible\(-core\)\?==' requirements-dev.txt > $(1)/requirements.txt && echo 'ansible-core==$(3)' >> $(1)/requirements.txt,cp requirements-dev.txt $(1)/requirements.txt)
+	$(1)/bin/pip install -q -r $(1)/requirements.txt
+	$(if $(3),$(1)/bin/pip install -q --no-deps --ignore-requires-python "$$(grep '^ansible==' requirements-dev.txt)")
+	@touch $(1)/.installed
+endef
+
+# Without a Python >= 3.12, .venv gets the oldest supported ansible-core on python3 (enough for
+# `make demo` and a real run); `make test` needs both ends of the range and says so.
+$(BIN)/.installed: requirements-dev.txt meta/runtime.yml
+	@echo "==> building the Python virtual environment ($(VENV)) from requirements-dev.txt on $(or $(NEWEST_PY),$(PY))"
+	$(if $(NEWEST_PY),,@echo "==> no Python >= 3.12 here (tools/controller-python): $(VENV) runs ansible-core $(OLDEST_CORE), the oldest supported")
+	$(call build_venv,$(VENV),$(or $(NEWEST_PY),$(PY)),$(if $(NEWEST_PY),,$(OLDEST_CORE)))
 
 venv: deps $(BIN)/.installed ## build the pinned Python tool environment
+
+$(OLDEST_VENV)/.installed: requirements-dev.txt meta/runtime.yml
+	@echo "==> building $(OLDEST_VENV): ansible-core $(OLDEST_CORE) (meta/runtime.yml) on $(PY)"
+	$(call build_venv,$(OLDEST_VENV),$(PY),$(OLDEST_CORE))
+
+oldest-venv: deps $(OLDEST_VENV)/.installed ## the tools on the oldest supported ansible-core
+
+newest-python:
+	@test -n "$(NEWEST_PY)" || { echo "make test runs the newest supported ansible-core, which needs Python >= 3.12 on the controller, and none was found (tools/controller-python). Debian 13's python3 is 3.13."; exit 1; }
 
 engine: deps ## start a Docker engine when none answers
 	@$(LAB) engine
@@ -68,6 +101,12 @@ lint: venv ## yamllint, ansible-lint (production profile), ruff, docs/roles up t
 	@# collections_path: a copy of djangostack.stack there (molecule installs one) would be linted
 	@# against instead of this tree. Its cache is the project's .ansible/ (ignored), so ./collections wins.
 	ANSIBLE_HOME=$(CURDIR)/.ansible ANSIBLE_VAULT_PASSWORD_FILE=inventories/staging/vault-password.txt ansible-lint --offline
+	@echo "==> release notes (changelogs/fragments, changelogs/changelog.yaml)"
+	antsibull-changelog lint
+	antsibull-changelog lint-changelog-yaml changelogs/changelog.yaml
+
+sanity: venv ## ansible-test sanity on the built and installed collection (tools/sanity.sh)
+	tools/sanity.sh
 
 docs: venv ## regenerate docs/roles from the argument specs
 	python tools/roledocs.py
@@ -88,10 +127,16 @@ app-test: deps $(APP_VENV)/.installed ## the sample Django project's own tests (
 	cd /tmp && DJANGO_SECRET_KEY=test-only DATABASE_URL=sqlite:///$(CURDIR)/.cache/app-test.sqlite3 \
 	  $(CURDIR)/$(APP_VENV)/bin/sample-manage test sample.notes
 
-molecule: venv images ## molecule test of every scenario (two lanes at once), or SCENARIO=name
+oldest: oldest-venv app-test ## ansible-lint and the unit tests on the oldest supported ansible-core
+	@echo "==> ansible-lint and unit tests on $$($(OLDEST_VENV)/bin/ansible --version | head -1)"
+	PATH=$(CURDIR)/$(OLDEST_VENV)/bin:$$PATH ANSIBLE_HOME=$(CURDIR)/.ansible ANSIBLE_VAULT_PASSWORD_FILE=inventories/staging/vault-password.txt ansible-lint --offline
+	PATH=$(CURDIR)/$(OLDEST_VENV)/bin:$$PATH pytest -q tests/unit
+
+# Scenario multi checks its converged lab with the oldest supported ansible-core too (.venv-oldest).
+molecule: venv oldest-venv images ## molecule test of every scenario (two lanes at once), or SCENARIO=name
 	@$(PY) tools/suite.py $(if $(strip $(SCENARIO)),$(subst $(space),+,$(strip $(SCENARIO))),$(MOLECULE_LANES))
 
-test: venv images app-test ## the whole suite: lint, unit tests and every molecule scenario, in three lanes
+test: newest-python venv oldest-venv images app-test ## the whole suite: lint, unit tests and every molecule scenario, in three lanes
 	@$(PY) tools/suite.py $(LANES)
 	@echo "==> all tests passed"
 
@@ -103,8 +148,14 @@ demo: venv images ## start the container lab and converge the stack into it
 demo-clean: venv ## remove the demo lab
 	molecule destroy -s demo
 
-drift: venv ## check-mode diff of an inventory against its hosts; exit 1 on drift
-	$(PY) tools/drift.py -i '$(INVENTORY)' $(if $(LIMIT),--limit '$(LIMIT)',)
+drift: venv ## check-mode diff of an inventory against its hosts; exit 1 on drift (NAVIGATOR=1: in the EE)
+	$(PY) tools/drift.py -i '$(INVENTORY)' $(if $(LIMIT),--limit '$(LIMIT)',) $(if $(NAVIGATOR),--navigator,)
+
+ee: venv ## build the execution environment image djangostack-ee:$(VERSION) (ansible-navigator.yml runs in it)
+	rm -rf .cache/ee && mkdir -p .cache/ee/collection
+	ansible-galaxy collection build --output-path .cache/ee/collection .
+	ansible-builder build --file execution-environment.yml --context .cache/ee/context \
+	  --tag djangostack-ee:$(VERSION) --container-runtime $(CONTAINER_RUNTIME)
 
 bench: venv images ## benchmarks on a container lab of its own, one table of ratios (BENCH_KEEP=1 keeps the lab)
 	$(BIN)/python tools/bench.py $(if $(filter-out 0,$(BENCH_KEEP)),--keep,)

@@ -11,22 +11,6 @@ variables and the role's other defaults), so the role stays the one source.
 
 from __future__ import annotations
 
-from collections import ChainMap
-from functools import cache
-from pathlib import Path
-
-import yaml
-from ansible.errors import AnsibleLookupError
-from ansible.plugins.lookup import LookupBase
-
-try:  # ansible-core >= 2.19: strings read from a file are not templates until trusted
-    from ansible.template import trust_as_template
-except ImportError:  # pragma: no cover - older ansible-core trusts every string
-
-    def trust_as_template(value):
-        return value
-
-
 DOCUMENTATION = r"""
 name: role_input
 short_description: A role input's value for a host, from the inventory or the role's own default
@@ -55,6 +39,22 @@ options:
     type: str
     default: ""
 """
+
+from collections import ChainMap
+from functools import cache
+from pathlib import Path
+
+import yaml
+from ansible.errors import AnsibleLookupError
+from ansible.plugins.lookup import LookupBase
+
+try:  # ansible-core >= 2.19: strings read from a file are not templates until trusted
+    from ansible.template import trust_as_template
+except ImportError:  # pragma: no cover - older ansible-core trusts every string
+
+    def trust_as_template(value):
+        return value
+
 
 ROLES = Path(__file__).resolve().parents[2] / "roles"
 

@@ -13,8 +13,6 @@ where Mitogen is not installed or not wanted.
 
 from __future__ import annotations
 
-from ansible.errors import AnsibleError
-
 DOCUMENTATION = """
     name: mitogen_linear
     short_description: The linear strategy over Mitogen's persistent connections
@@ -24,18 +22,21 @@ DOCUMENTATION = """
         which keeps one Python interpreter per host for the whole run.
       - Needs the C(mitogen) Python package on the controller (requirements-dev.txt pins it).
         Set the strategy to C(linear) to run without it.
-    author: djangostack maintainers
+    author: djangostack maintainers (!UNKNOWN)
 """
 
+from ansible.errors import AnsibleError
+
+# Without mitogen the plugin still loads (ansible-doc, ansible-test's import check): the run
+# that selects it stops at its start and says what to install (StrategyModule below).
 try:
     import ansible_mitogen.loaders
     import ansible_mitogen.mixins
     import ansible_mitogen.strategy
 except ImportError as error:
-    raise AnsibleError(
-        "strategy djangostack.stack.mitogen_linear needs the Python package 'mitogen' on the controller "
-        f"(pip install -r requirements-dev.txt), or set strategy = linear in ansible.cfg: {error}"
-    ) from error
+    MITOGEN_IMPORT_ERROR: ImportError | None = error
+else:
+    MITOGEN_IMPORT_ERROR = None
 
 # Mitogen redirects connections by their short names (ssh, docker) only. An inventory written
 # in FQCN style (ansible.builtin.ssh; community.docker.docker, as molecule's docker driver
@@ -49,8 +50,6 @@ FQCN_CONNECTIONS = {
 # trip to save, and Mitogen's async jobs on the controller never finish (molecule's docker
 # driver creates its containers with async tasks on localhost).
 LOCAL_CONNECTIONS = ("local", "ansible.builtin.local", "ansible.legacy.local")
-_mitogen_get_connection = ansible_mitogen.strategy.wrap_connection_loader__get_with_context
-_ansible_get_connection = ansible_mitogen.loaders.connection_loader__get_with_context
 
 
 def _get_connection(name, *args, **kwargs):
@@ -58,10 +57,6 @@ def _get_connection(name, *args, **kwargs):
         return _ansible_get_connection(name, *args, **kwargs)
     return _mitogen_get_connection(FQCN_CONNECTIONS.get(name, name), *args, **kwargs)
 
-
-if _mitogen_get_connection.__name__ != _get_connection.__name__:
-    ansible_mitogen.strategy.REDIRECTED_CONNECTION_PLUGINS += tuple(FQCN_CONNECTIONS)
-    ansible_mitogen.strategy.wrap_connection_loader__get_with_context = _get_connection
 
 # A host's interpreter lives for the whole run, and it does not see a Python library that a
 # package task installed after it started (python3-cryptography, python3-psycopg2: the
@@ -72,7 +67,6 @@ PACKAGE_ACTIONS = frozenset(
     for prefix in ("", "ansible.builtin.", "ansible.legacy.")
     for name in ("apt", "package", "pip", "dpkg_selections")
 )
-_mitogen_run = ansible_mitogen.mixins.ActionModuleMixin.run
 
 
 def _run(self, tmp=None, task_vars=None):
@@ -82,11 +76,30 @@ def _run(self, tmp=None, task_vars=None):
     return result
 
 
-if _mitogen_run.__name__ != _run.__name__:
-    ansible_mitogen.mixins.ActionModuleMixin.run = _run
+if MITOGEN_IMPORT_ERROR is None:
+    _mitogen_get_connection = ansible_mitogen.strategy.wrap_connection_loader__get_with_context
+    _ansible_get_connection = ansible_mitogen.loaders.connection_loader__get_with_context
+    if _mitogen_get_connection.__name__ != _get_connection.__name__:
+        ansible_mitogen.strategy.REDIRECTED_CONNECTION_PLUGINS += tuple(FQCN_CONNECTIONS)
+        ansible_mitogen.strategy.wrap_connection_loader__get_with_context = _get_connection
 
-Base = ansible_mitogen.loaders.strategy_loader.get("linear", class_only=True)
+    _mitogen_run = ansible_mitogen.mixins.ActionModuleMixin.run
+    if _mitogen_run.__name__ != _run.__name__:
+        ansible_mitogen.mixins.ActionModuleMixin.run = _run
 
+    Base = ansible_mitogen.loaders.strategy_loader.get("linear", class_only=True)
 
-class StrategyModule(ansible_mitogen.strategy.StrategyMixin, Base):
-    """Linear, over Mitogen."""
+    class StrategyModule(ansible_mitogen.strategy.StrategyMixin, Base):
+        """Linear, over Mitogen."""
+
+else:
+    from ansible.plugins.strategy.linear import StrategyModule as Base
+
+    class StrategyModule(Base):
+        """Stands in for the strategy when mitogen is missing: the run stops at its start."""
+
+        def __init__(self, *args, **kwargs):
+            raise AnsibleError(
+                "strategy djangostack.stack.mitogen_linear needs the Python package 'mitogen' on the controller "
+                f"(pip install -r requirements-dev.txt), or set strategy = linear: {MITOGEN_IMPORT_ERROR}"
+            ) from MITOGEN_IMPORT_ERROR

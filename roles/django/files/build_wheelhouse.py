@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Build the wheelhouse of one release for one target: runs on the controller.
 
 The pinned requirements as binary wheels for the target's CPython version,
