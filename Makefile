@@ -9,12 +9,14 @@ VENV        := .venv
 BIN         := $(VENV)/bin
 # The machine's python3 (Debian 12: 3.11), found before .venv/bin goes first on PATH below: a
 # recipe's `python3` would be the venv's.
-PY          := $(or $(shell command -v python3),python3)
+# PATH without this Makefile's .venv/bin (a sub-make inherits it first on PATH).
+SYSTEM_PATH := $(subst $(CURDIR)/$(BIN):,,$(PATH))
+PY          := $(or $(shell PATH='$(SYSTEM_PATH)' command -v python3),python3)
 # The tools run on the newest supported ansible-core (requirements-dev.txt), which needs Python
 # >= 3.12 on the controller: tools/controller-python finds one (Debian 13's python3 is 3.13).
 # .venv-oldest holds the oldest supported ansible-core, the minimum of meta/runtime.yml's
 # requires_ansible, on Debian's python3, with every other pin of requirements-dev.txt.
-NEWEST_PY   := $(shell tools/controller-python)
+NEWEST_PY   := $(shell PATH='$(SYSTEM_PATH)' tools/controller-python)
 OLDEST_VENV := .venv-oldest
 OLDEST_CORE := $(shell sed -n 's/^requires_ansible: *">=\([0-9.]*\)"$$/\1/p' meta/runtime.yml)
 LAB         := $(PY) tools/lab.py
@@ -66,12 +68,12 @@ endef
 
 # Without a Python >= 3.12, .venv gets the oldest supported ansible-core on python3 (enough for
 # `make demo` and a real run); `make test` needs both ends of the range and says so.
-$(BIN)/.installed: requirements-dev.txt meta/runtime.yml
+$(VENV)/.installed: requirements-dev.txt meta/runtime.yml
 	@echo "==> building the Python virtual environment ($(VENV)) from requirements-dev.txt on $(or $(NEWEST_PY),$(PY))"
 	$(if $(NEWEST_PY),,@echo "==> no Python >= 3.12 here (tools/controller-python): $(VENV) runs ansible-core $(OLDEST_CORE), the oldest supported")
 	$(call build_venv,$(VENV),$(or $(NEWEST_PY),$(PY)),$(if $(NEWEST_PY),,$(OLDEST_CORE)))
 
-venv: deps $(BIN)/.installed ## build the pinned Python tool environment
+venv: deps $(VENV)/.installed ## build the pinned Python tool environment
 
 $(OLDEST_VENV)/.installed: requirements-dev.txt meta/runtime.yml
 	@echo "==> building $(OLDEST_VENV): ansible-core $(OLDEST_CORE) (meta/runtime.yml) on $(PY)"
