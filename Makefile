@@ -7,11 +7,13 @@ SHELL := /bin/bash
 
 VENV        := .venv
 BIN         := $(VENV)/bin
-# The machine's python3 (Debian 12: 3.11), found before .venv/bin goes first on PATH below: a
-# recipe's `python3` would be the venv's.
-# PATH without this Makefile's .venv/bin (a sub-make inherits it first on PATH).
+# The tools run on `python3` from PATH: the venv's once it exists (.venv/bin goes first below).
+PY          := python3
+# The machine's python3 (Debian 12: 3.11), for .venv-oldest: looked up on PATH without this
+# Makefile's .venv/bin (a sub-make inherits it first on PATH). Run by its real path, not a
+# pyenv shim: a shim puts its own bin/ first on PATH for everything started under it.
 SYSTEM_PATH := $(subst $(CURDIR)/$(BIN):,,$(PATH))
-PY          := $(or $(shell PATH='$(SYSTEM_PATH)' command -v python3),python3)
+SYSTEM_PY   := $(or $(shell PATH='$(SYSTEM_PATH)' python3 -c 'import sys; print(getattr(sys, "_base_executable", sys.executable))' 2>/dev/null),python3)
 # The tools run on the newest supported ansible-core (requirements-dev.txt), which needs Python
 # >= 3.12 on the controller: tools/controller-python finds one (Debian 13's python3 is 3.13).
 # .venv-oldest holds the oldest supported ansible-core, the minimum of meta/runtime.yml's
@@ -69,15 +71,15 @@ endef
 # Without a Python >= 3.12, .venv gets the oldest supported ansible-core on python3 (enough for
 # `make demo` and a real run); `make test` needs both ends of the range and says so.
 $(VENV)/.installed: requirements-dev.txt meta/runtime.yml
-	@echo "==> building the Python virtual environment ($(VENV)) from requirements-dev.txt on $(or $(NEWEST_PY),$(PY))"
+	@echo "==> building the Python virtual environment ($(VENV)) from requirements-dev.txt on $(or $(NEWEST_PY),$(SYSTEM_PY))"
 	$(if $(NEWEST_PY),,@echo "==> no Python >= 3.12 here (tools/controller-python): $(VENV) runs ansible-core $(OLDEST_CORE), the oldest supported")
-	$(call build_venv,$(VENV),$(or $(NEWEST_PY),$(PY)),$(if $(NEWEST_PY),,$(OLDEST_CORE)))
+	$(call build_venv,$(VENV),$(or $(NEWEST_PY),$(SYSTEM_PY)),$(if $(NEWEST_PY),,$(OLDEST_CORE)))
 
 venv: deps $(VENV)/.installed ## build the pinned Python tool environment
 
 $(OLDEST_VENV)/.installed: requirements-dev.txt meta/runtime.yml
-	@echo "==> building $(OLDEST_VENV): ansible-core $(OLDEST_CORE) (meta/runtime.yml) on $(PY)"
-	$(call build_venv,$(OLDEST_VENV),$(PY),$(OLDEST_CORE))
+	@echo "==> building $(OLDEST_VENV): ansible-core $(OLDEST_CORE) (meta/runtime.yml) on $(SYSTEM_PY)"
+	$(call build_venv,$(OLDEST_VENV),$(SYSTEM_PY),$(OLDEST_CORE))
 
 oldest-venv: deps $(OLDEST_VENV)/.installed ## the tools on the oldest supported ansible-core
 
